@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The API: routes, authentication and the handlers behind them. api_new() wires an HTTP server
+ * to the daemon's state; handlers read that state through the pointers in struct api_ctx and
+ * never own it.
+ */
+#ifndef SP_API_H
+#define SP_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../os/loop.h"
+#include "../os/reap.h"
+#include "../supervisor/mainproc.h"
+#include "http.h"
+
+struct api_ctx {
+    struct loop *loop;
+    struct reaper *reaper;
+    struct mainproc *mainproc;
+    const char *token;    /* never NULL or empty */
+    const char *version;
+    uint64_t started_ms;  /* sp_now_ms() at start */
+    bool debug_endpoints;
+    const char *(*system_state)(void *ud); /* "running", "shutting_down", … */
+    void *system_ud;
+};
+
+struct api;
+
+int api_new(struct api **out, struct http_server **server_out, struct loop *loop,
+            const struct http_limits *lim, const struct api_ctx *ctx);
+void api_free(struct api *a);
+
+/* True when the Authorization header carries the token (Bearer, or Basic "bearer:<token>"). */
+bool api_auth_ok(const char *authorization, const char *token);
+
+/* Sends a JSON value (consumed) as the response body. */
+void api_respond_json(struct http_request *req, int status, json_t *body);
+
+#endif

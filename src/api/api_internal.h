@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* Handlers shared between the files of src/api; not a public contract. */
+#ifndef SP_API_INTERNAL_H
+#define SP_API_INTERNAL_H
+
+#include <jansson.h>
+
+#include "api.h"
+
+struct api {
+    struct api_ctx ctx;
+    struct http_server *server;
+};
+
+void h_health(struct api *a, struct http_request *req);
+void h_system(struct api *a, struct http_request *req);
+void h_debug_create_zombie(struct api *a, struct http_request *req);
+void h_debug_check_process(struct api *a, struct http_request *req);
+
+#endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The seed's debug endpoints (only with -debug-endpoints): make a zombie and watch the reaper
+ * collect it, and look at any pid's state in /proc.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../base/str.h"
+#include "../base/time.h"
+#include "api_internal.h"
+
+#define ZOMBIE_WAIT_MS 1000
+
+struct zombie_watch {
+    struct api *api;
+    struct http_request *req; /* NULL once the client went away */
+    struct loop_timer timer;
+    pid_t pid;
+    uint64_t start_ns;
+    bool reaped;
+    int status;
+    uint64_t reap_ns;
+};
+
+static void zombie_reply(struct zombie_watch *z)
+{
+    loop_timer_stop(z->api->ctx.loop, &z->timer);
+    if (z->req) {
+        double ms = (double)z->reap_ns / 1e6;
+        json_t *o = json_pack("{s:s, s:i, s:b, s:f, s:s, s:b}", "message",
+                              z->reaped ? "zombie process created and reaped"
+                                        : "zombie process created but not reaped within 1s",
+                              "pid", (int)z->pid, "was_reaped", z->reaped, "reap_duration_ms",
+                              z->reaped ? ms : 0.0, "note",
+                              "the child exits at once without being waited for by its creator; "
+                              "sprite-env's reaper collects it",
+                              "success", z->reaped);
+        struct http_request *req = z->req;
+        req->on_abort = NULL;
+        api_respond_json(req, 200, o);
+    }
+    if (!z->reaped) reaper_unwatch(z->api->ctx.reaper, z->pid); /* an orphan from now on */
+    free(z);
+}
+
+static void zombie_reaped(void *owner, pid_t pid, int status)
+{
+    struct zombie_watch *z = owner;
+    (void)pid;
+    z->reaped = true;
+    z->status = status;
+    z->reap_ns = sp_now_ns() - z->start_ns;
+    zombie_reply(z);
+}
+
+static void zombie_timeout(struct loop_timer *t)
+{
+    zombie_reply(SP_CONTAINER_OF(t, struct zombie_watch, timer));
+}
+
+static void zombie_abort(struct http_request *req)
+{
+    struct zombie_watch *z = req->data;
+    z->req = NULL; /* keep waiting for the reap so the watch is released; no reply */
+}
+
+void h_debug_create_zombie(struct api *a, struct http_request *req)
+{
+    struct zombie_watch *z = calloc(1, sizeof(*z));
+    if (!z) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    z->api = a;
+    z->req = req;
+    loop_timer_init(&z->timer, zombie_timeout);
+    z->start_ns = sp_now_ns();
+    pid_t pid = fork();
+    if (pid < 0) {
+        free(z);
+        http_respond_error(req, 500, "fork_failed", "fork: %s", strerror(errno));
+        return;
+    }
+    if (pid == 0) _exit(0);
+    z->pid = pid;
+    /* Registered before the loop runs again, so the reaper cannot collect it unseen. */
+    if (reaper_watch(a->ctx.reaper, pid, zombie_reaped, z) < 0) {
+        free(z);
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    req->data = z;
+    req->on_abort = zombie_abort;
+    loop_timer_start(a->ctx.loop, &z->timer, ZOMBIE_WAIT_MS);
+}
+
+void h_debug_check_process(struct api *a, struct http_request *req)
+{
+    char buf[64];
+    uint64_t pid;
+    (void)a;
+
+    const char *s = http_query_get(req, "pid", buf, sizeof(buf));
+    if (!s || !*s) {
+        http_respond_error(req, 400, "bad_request", "pid query parameter is required");
+        return;
+    }
+    if (sp_parse_u64(s, 4194304, &pid) < 0 || pid == 0) {
+        http_respond_error(req, 400, "bad_request", "invalid pid format: %s", s);
+        return;
+    }
+
+    char path[64], stat[1024];
+    snprintf(path, sizeof(path), "/proc/%llu/stat", (unsigned long long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = -1;
+    if (fd >= 0) {
+        n = read(fd, stat, sizeof(stat) - 1);
+        close(fd);
+    }
+    if (n <= 0) {
+        api_respond_json(req, 200,
+                         json_pack("{s:I, s:b, s:b}", "pid", (json_int_t)pid, "exists", 0,
+                                   "is_zombie", 0));
+        return;
+    }
+    stat[n] = '\0';
+    /* "pid (comm) S ...": comm may hold spaces and parentheses, so find the last ')' */
+    char *rp = strrchr(stat, ')');
+    char state = rp && rp[1] == ' ' ? rp[2] : '?';
+    char st[2] = {state, '\0'};
+    api_respond_json(req, 200,
+                     json_pack("{s:I, s:b, s:b, s:s}", "pid", (json_int_t)pid, "exists", 1,
+                               "is_zombie", state == 'Z', "proc_status", st));
+}

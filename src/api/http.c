@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP server: see http.h. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../base/fd.h"
+#include "../base/log.h"
+#include "../base/time.h"
+#include "http_parse.h"
+
+#define READ_CHUNK   16384
+#define LINGER_MS    2000
+#define ACCEPT_PAUSE 100 /* ms without accepting after EMFILE */
+
+enum conn_state {
+    C_READING,  /* waiting for / parsing a request */
+    C_HANDLING, /* request dispatched, response not finished */
+    C_FLUSHING, /* response finished, bytes still queued */
+    C_LINGER,   /* error sent, write side shut: draining input before close */
+};
+
+struct listener {
+    struct loop_io io;
+    struct loop_timer pause;
+    struct http_server *srv;
+    bool is_unix;
+    char *unix_path;
+    struct listener *next;
+};
+
+struct http_conn {
+    struct http_server *srv;
+    struct loop_io io;
+    struct loop_timer timer;
+    struct sp_buf in, out;
+    struct http_reqparser rp;
+    struct http_request req;
+    enum conn_state state;
+    bool is_unix;
+    bool streaming;     /* a chunked/close-delimited body is open */
+    bool chunked;       /* the stream uses chunked encoding */
+    bool resp_started;  /* status line queued */
+    bool close_after;   /* close once the response is flushed */
+    bool sent_continue; /* 100 Continue already sent for this request */
+    bool in_dispatch;   /* the handler is running on our stack */
+    bool linger;        /* after the response: shut down writes and drain before closing */
+    bool closed;
+    uint64_t req_start_ms;
+    uint64_t write_progress_ms;
+    struct http_conn *prev, *next;
+};
+
+struct http_server {
+    struct loop *loop;
+    struct http_limits lim;
+    http_handler_fn handler;
+    void *ud;
+    struct listener *listeners;
+    struct http_conn *conns;
+    unsigned n_conns;
+};
+
+static void conn_close(struct http_conn *c);
+static void conn_flush(struct http_conn *c);
+static void conn_process_input(struct http_conn *c);
+static void conn_update(struct http_conn *c);
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return "Unknown";
+    }
+}
+
+const char *http_header_get(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i].name && strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes [s, s+n) into buf; '+' is a space (form encoding). */
+static void url_decode(const char *s, size_t n, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < len; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            buf[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            buf[o++] = s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    buf[o] = '\0';
+}
+
+const char *http_query_get(const struct http_request *req, const char *name, char *buf,
+                           size_t len)
+{
+    const char *q = req->query ? req->query : "";
+    size_t nlen = strlen(name);
+    while (*q) {
+        const char *end = strchrnul(q, '&');
+        const char *eq = memchr(q, '=', (size_t)(end - q));
+        const char *kend = eq ? eq : end;
+        char key[256];
+        url_decode(q, (size_t)(kend - q), key, sizeof(key));
+        if (strlen(key) == nlen && memcmp(key, name, nlen) == 0) {
+            if (eq)
+                url_decode(eq + 1, (size_t)(end - eq - 1), buf, len);
+            else if (len)
+                buf[0] = '\0';
+            return buf;
+        }
+        q = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* ---- connections ---- */
+
+static void conn_free_deferred(void *arg)
+{
+    struct http_conn *c = arg;
+    http_request_clear(&c->req);
+    sp_buf_free(&c->in);
+    sp_buf_free(&c->out);
+    free(c);
+}
+
+static void request_begin(struct http_conn *c)
+{
+    http_request_clear(&c->req);
+    c->req.conn = c;
+    c->req.is_unix = c->is_unix;
+    http_reqparser_reset(&c->rp, &c->req);
+    c->streaming = c->chunked = c->resp_started = c->sent_continue = false;
+    c->state = C_READING;
+}
+
+static void conn_close(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    if (c->closed) return;
+    c->closed = true;
+    if (c->state == C_HANDLING && c->req.on_abort) {
+        void (*abort_fn)(struct http_request *) = c->req.on_abort;
+        c->req.on_abort = NULL;
+        abort_fn(&c->req);
+    }
+    loop_timer_stop(s->loop, &c->timer);
+    loop_io_stop(s->loop, &c->io);
+    sp_close(c->io.fd);
+    c->io.fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
+    if (loop_defer(s->loop, conn_free_deferred, c) < 0) {
+        /* Could not defer (out of memory): leak rather than free under a pending event. */
+        sp_error("http: leaking a connection record (out of memory)");
+    }
+}
+
+static void conn_timer_cb(struct loop_timer *t)
+{
+    struct http_conn *c = SP_CONTAINER_OF(t, struct http_conn, timer);
+    if (sp_buf_pending(&c->out) > 0 || c->state == C_LINGER) {
+        conn_close(c); /* the client stopped reading, or lingering is over */
+        return;
+    }
+    if (c->state == C_READING && c->rp.started) {
+        c->close_after = true;
+        c->linger = true;
+        c->state = C_HANDLING;
+        http_respond_error(&c->req, 408, "request_timeout",
+                           "the request was not received within the time limit");
+        return;
+    }
+    conn_close(c); /* idle keep-alive connection */
+}
+
+/* Sets epoll interest and the timer from the state. */
+static void conn_update(struct http_conn *c)
+{
+    struct loop *l = c->srv->loop;
+    uint32_t ev = 0;
+    uint64_t deadline = 0;
+    uint64_t now = sp_now_ms();
+
+    if (c->closed) return;
+    if (c->state == C_READING || c->state == C_LINGER) ev |= EPOLLIN;
+    if (sp_buf_pending(&c->out)) ev |= EPOLLOUT;
+    if (loop_io_set(l, &c->io, ev) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (sp_buf_pending(&c->out)) {
+        deadline = c->write_progress_ms + c->srv->lim.write_timeout_ms;
+    } else if (c->state == C_LINGER) {
+        return; /* armed once when lingering starts */
+    } else if (c->state == C_READING) {
+        deadline = c->rp.started ? c->req_start_ms + c->srv->lim.request_timeout_ms
+                                 : now + c->srv->lim.idle_timeout_ms;
+    }
+    if (deadline)
+        loop_timer_start(l, &c->timer, deadline > now ? deadline - now : 0);
+    else
+        loop_timer_stop(l, &c->timer);
+}
+
+static void conn_start_linger(struct http_conn *c)
+{
+    shutdown(c->io.fd, SHUT_WR);
+    c->state = C_LINGER;
+    loop_timer_start(c->srv->loop, &c->timer, LINGER_MS);
+    conn_update(c);
+}
+
+/* The response is fully queued: flush what remains, then move to the next request. */
+static void conn_response_done(struct http_conn *c)
+{
+    c->state = C_FLUSHING;
+    c->req.on_abort = NULL;
+    c->req.on_drain = NULL;
+    conn_flush(c);
+}
+
+static void conn_after_flush(struct http_conn *c)
+{
+    if (c->close_after) {
+        /* Errors sent while the client may still be sending: linger so it reads our answer
+         * instead of a reset. Otherwise a plain close. */
+        if (c->linger)
+            conn_start_linger(c);
+        else
+            conn_close(c);
+        return;
+    }
+    request_begin(c);
+    sp_buf_shrink(&c->out, 64 * 1024);
+    if (!c->in_dispatch) conn_process_input(c);
+}
+
+static void conn_flush(struct http_conn *c)
+{
+    while (sp_buf_pending(&c->out)) {
+        ssize_t w = send(c->io.fd, sp_buf_head(&c->out), sp_buf_pending(&c->out), MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            conn_close(c);
+            return;
+        }
+        sp_buf_consume(&c->out, (size_t)w);
+        c->write_progress_ms = sp_now_ms();
+    }
+    if (sp_buf_pending(&c->out) == 0) {
+        if (c->state == C_FLUSHING) {
+            conn_after_flush(c);
+            return;
+        }
+        if (c->state == C_HANDLING && c->streaming && c->req.on_drain) c->req.on_drain(&c->req);
+        if (c->closed) return;
+    }
+    conn_update(c);
+}
+
+static void conn_dispatch(struct http_conn *c)
+{
+    c->state = C_HANDLING;
+    c->in_dispatch = true;
+    conn_update(c); /* stop reading while the request is served */
+    c->srv->handler(c->srv->ud, &c->req);
+    c->in_dispatch = false;
+}
+
+/* Parses buffered input; dispatches at most one request at a time. */
+static void conn_process_input(struct http_conn *c)
+{
+    while (!c->closed && c->state == C_READING) {
+        if (sp_buf_pending(&c->in) == 0) {
+            conn_update(c);
+            return;
+        }
+        if (!c->rp.started) c->req_start_ms = sp_now_ms();
+        size_t n = http_reqparser_feed(&c->rp, sp_buf_head(&c->in), sp_buf_pending(&c->in));
+        sp_buf_consume(&c->in, n);
+        if (c->rp.state == HTTP_PARSE_ERROR) {
+            c->close_after = true;
+            c->linger = true;
+            c->state = C_HANDLING;
+            http_respond_error(&c->req, c->rp.error_status, c->rp.error_code, "%s",
+                               c->rp.error_msg);
+            return;
+        }
+        if (c->rp.state == HTTP_PARSE_COMPLETE) {
+            conn_dispatch(c);
+            continue; /* if the response finished synchronously, state is READING again */
+        }
+        if (c->rp.expect_continue && !c->sent_continue) {
+            c->sent_continue = true;
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (sp_buf_append(&c->out, cont, sizeof(cont) - 1) == 0) conn_flush(c);
+            if (c->closed) return;
+        }
+        if (sp_buf_pending(&c->in) == 0) {
+            conn_update(c);
+            return;
+        }
+    }
+}
+
+static void conn_io_cb(struct loop_io *io, uint32_t events)
+{
+    struct http_conn *c = SP_CONTAINER_OF(io, struct http_conn, io);
+
+    if (events & EPOLLOUT) {
+        conn_flush(c);
+        if (c->closed) return;
+    }
+    if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
+        conn_close(c);
+        return;
+    }
+    if (!(events & EPOLLIN)) return;
+
+    if (c->state == C_LINGER) {
+        char junk[READ_CHUNK];
+        ssize_t r = recv(c->io.fd, junk, sizeof(junk), 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) conn_close(c);
+        return;
+    }
+    if (c->state != C_READING) {
+        /* Not reading now; a hang-up will be seen when we write. */
+        conn_update(c);
+        return;
+    }
+    if (sp_buf_reserve(&c->in, READ_CHUNK) < 0) {
+        conn_close(c);
+        return;
+    }
+    ssize_t r = recv(c->io.fd, c->in.data + c->in.len, READ_CHUNK, 0);
+    if (r < 0) {
+        if (errno != EAGAIN && errno != EINTR) conn_close(c);
+        return;
+    }
+    if (r == 0) {
+        conn_close(c); /* EOF: between requests that is a normal close; mid-request, truncated */
+        return;
+    }
+    c->in.len += (size_t)r;
+    conn_process_input(c);
+}
+
+/* ---- responses ---- */
+
+static void queue_status_and_headers(struct http_conn *c, int status, const char *ctype,
+                                     const char *extra, long content_length)
+{
+    struct http_request *req = &c->req;
+    bool http10 = req->http_major == 1 && req->http_minor == 0;
+
+    if (!req->keep_alive) c->close_after = true;
+    sp_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    if (ctype) sp_buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
+    if (content_length >= 0) {
+        sp_buf_printf(&c->out, "Content-Length: %ld\r\n", content_length);
+    } else if (!http10) {
+        sp_buf_append_str(&c->out, "Transfer-Encoding: chunked\r\n");
+        c->chunked = true;
+    } else {
+        c->close_after = true; /* HTTP/1.0: the body ends when the connection does */
+    }
+    if (extra) sp_buf_append_str(&c->out, extra);
+    if (c->close_after)
+        sp_buf_append_str(&c->out, "Connection: close\r\n");
+    else if (http10)
+        sp_buf_append_str(&c->out, "Connection: keep-alive\r\n");
+    sp_buf_append_str(&c->out, "\r\n");
+    c->resp_started = true;
+}
+
+void http_respond(struct http_request *req, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t len)
+{
+    struct http_conn *c = req->conn;
+    if (c->resp_started) return;
+    bool head = req->method && strcmp(req->method, "HEAD") == 0;
+    queue_status_and_headers(c, status, content_type, extra_headers, (long)len);
+    if (!head && len) sp_buf_append(&c->out, body, len);
+    conn_response_done(c);
+}
+
+void http_respond_error(struct http_request *req, int status, const char *code, const char *fmt,
+                        ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    json_t *o = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (text) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* replaces the NUL; length n+1 below */
+        http_respond(req, status, "application/json", NULL, text, n + 1);
+    } else {
+        static const char oom[] = "{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}\n";
+        http_respond(req, status, "application/json", NULL, oom, sizeof(oom) - 1);
+    }
+    free(text);
+    json_decref(o);
+}
+
+void http_stream_begin(struct http_request *req, int status, const char *content_type,
+                       const char *extra_headers)
+{
+    struct http_conn *c = req->conn;
+    if (c->resp_started) return;
+    queue_status_and_headers(c, status, content_type, extra_headers, -1);
+    c->streaming = true;
+    conn_flush(c);
+}
+
+long http_stream_write(struct http_request *req, const void *data, size_t len)
+{
+    struct http_conn *c = req->conn;
+    if (c->closed) return -EPIPE;
+    if (!c->streaming) return -EINVAL;
+    if (len == 0) return (long)sp_buf_pending(&c->out);
+    int r = 0;
+    if (c->chunked) r = sp_buf_printf(&c->out, "%zx\r\n", len);
+    if (r == 0) r = sp_buf_append(&c->out, data, len);
+    if (r == 0 && c->chunked) r = sp_buf_append(&c->out, "\r\n", 2);
+    if (r < 0) {
+        conn_close(c);
+        return r;
+    }
+    if (!c->in_dispatch || sp_buf_pending(&c->out) >= READ_CHUNK) conn_flush(c);
+    return c->closed ? -EPIPE : (long)sp_buf_pending(&c->out);
+}
+
+void http_stream_end(struct http_request *req)
+{
+    struct http_conn *c = req->conn;
+    if (!c->streaming) return;
+    if (c->chunked) sp_buf_append(&c->out, "0\r\n\r\n", 5);
+    c->streaming = false;
+    conn_response_done(c);
+}
+
+int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest)
+{
+    struct http_conn *c = req->conn;
+    struct http_server *s = c->srv;
+    if (c->resp_started || c->closed) return -EINVAL;
+    int r = sp_buf_append(rest, sp_buf_head(&c->in), sp_buf_pending(&c->in));
+    if (r < 0) return r;
+    /* conn_close() without the abort callback and without closing the socket */
+    c->closed = true;
+    c->req.on_abort = NULL;
+    loop_timer_stop(s->loop, &c->timer);
+    loop_io_stop(s->loop, &c->io);
+    *fd_out = c->io.fd;
+    c->io.fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
+    if (loop_defer(s->loop, conn_free_deferred, c) < 0)
+        sp_error("http: leaking a connection record (out of memory)");
+    return 0;
+}
+
+/* ---- listeners ---- */
+
+static void accept_refuse(int fd)
+{
+    static const char body[] =
+        "{\"code\":\"too_many_connections\",\"message\":\"connection limit reached\"}\n";
+    char resp[512];
+    int n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     sizeof(body) - 1, body);
+    /* best effort: a client that cannot take 200 bytes right now just sees the close */
+    ssize_t unused = send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)unused;
+    shutdown(fd, SHUT_WR);
+    sp_close(fd);
+}
+
+static void listener_resume(struct loop_timer *t)
+{
+    struct listener *ls = SP_CONTAINER_OF(t, struct listener, pause);
+    loop_io_set(ls->srv->loop, &ls->io, EPOLLIN);
+}
+
+static void listener_cb(struct loop_io *io, uint32_t events)
+{
+    struct listener *ls = SP_CONTAINER_OF(io, struct listener, io);
+    struct http_server *s = ls->srv;
+    (void)events;
+
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+                sp_warn("http: accept: %m; pausing accepts for %d ms", ACCEPT_PAUSE);
+                loop_io_set(s->loop, io, 0);
+                loop_timer_start(s->loop, &ls->pause, ACCEPT_PAUSE);
+            }
+            return;
+        }
+        if (s->n_conns >= s->lim.max_connections) {
+            accept_refuse(fd);
+            continue;
+        }
+        struct http_conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            sp_close(fd);
+            continue;
+        }
+        if (!ls->is_unix) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        c->srv = s;
+        c->is_unix = ls->is_unix;
+        loop_io_init(&c->io, fd, conn_io_cb);
+        loop_timer_init(&c->timer, conn_timer_cb);
+        http_reqparser_init(&c->rp, &s->lim);
+        request_begin(c);
+        c->write_progress_ms = sp_now_ms();
+        c->next = s->conns;
+        if (s->conns) s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        conn_update(c);
+    }
+}
+
+int http_server_new(struct http_server **out, struct loop *loop, const struct http_limits *lim,
+                    http_handler_fn handler, void *ud)
+{
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s) return -ENOMEM;
+    s->loop = loop;
+    s->lim = *lim;
+    s->handler = handler;
+    s->ud = ud;
+    *out = s;
+    return 0;
+}
+
+static int listen_unix(const char *path, struct listener *ls, struct sp_err *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return sp_err_set(err, -ENAMETOOLONG, "listen unix:%s: path too long", path);
+    strcpy(sa.sun_path, path);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return sp_err_set(err, -EEXIST, "listen unix:%s: exists and is not a socket", path);
+        unlink(path); /* a stale socket from an earlier run */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return sp_err_set(err, -errno, "listen unix:%s: socket: %s", path, strerror(errno));
+    mode_t old = umask(0177); /* created 0600: no window where others can connect */
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    umask(old);
+    if (r < 0 || chmod(path, 0600) < 0 || listen(fd, 511) < 0) {
+        e = r < 0 ? e : errno;
+        sp_close(fd);
+        return sp_err_set(err, -e, "listen unix:%s: %s", path, strerror(e));
+    }
+    ls->is_unix = true;
+    ls->unix_path = strdup(path);
+    loop_io_init(&ls->io, fd, listener_cb);
+    return 0;
+}
+
+static int listen_tcp(const char *addr, struct listener *ls, char *bound, size_t bound_len,
+                      struct sp_err *err)
+{
+    char host[256];
+    const char *port;
+    const char *colon = strrchr(addr, ':');
+
+    if (!colon) return sp_err_set(err, -EINVAL, "listen %s: expected HOST:PORT, :PORT or unix:PATH", addr);
+    size_t hlen = (size_t)(colon - addr);
+    if (hlen >= sizeof(host)) return sp_err_set(err, -EINVAL, "listen %s: host too long", addr);
+    memcpy(host, addr, hlen);
+    host[hlen] = '\0';
+    port = colon + 1;
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    if (!*port) return sp_err_set(err, -EINVAL, "listen %s: missing port", addr);
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    int gr = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (gr != 0) return sp_err_set(err, -EINVAL, "listen %s: %s", addr, gai_strerror(gr));
+
+    /* For ":PORT" prefer one dual-stack IPv6 socket; fall back to whatever works. */
+    int fd = -1, e = 0;
+    for (int pass = 0; pass < 2 && fd < 0; pass++) {
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+            if (!host[0] && pass == 0 && ai->ai_family != AF_INET6) continue;
+            int s = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (s < 0) {
+                e = errno;
+                continue;
+            }
+            int one = 1, zero = 0;
+            setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (ai->ai_family == AF_INET6 && !host[0])
+                setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+            if (bind(s, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s, 511) < 0) {
+                e = errno;
+                sp_close(s);
+                continue;
+            }
+            fd = s;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return sp_err_set(err, -e, "listen %s: %s", addr, strerror(e));
+
+    if (bound) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char ip[INET6_ADDRSTRLEN] = "?";
+        int p = 0;
+        getsockname(fd, (struct sockaddr *)&ss, &sl);
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+            p = ntohs(in->sin_port);
+            snprintf(bound, bound_len, "%s:%d", ip, p);
+        } else {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+            p = ntohs(in6->sin6_port);
+            snprintf(bound, bound_len, "[%s]:%d", ip, p);
+        }
+    }
+    loop_io_init(&ls->io, fd, listener_cb);
+    return 0;
+}
+
+int http_server_listen(struct http_server *s, const char *addr, char *bound, size_t bound_len,
+                       struct sp_err *err)
+{
+    struct listener *ls = calloc(1, sizeof(*ls));
+    if (!ls) return sp_err_set(err, -ENOMEM, "out of memory");
+    ls->srv = s;
+    loop_timer_init(&ls->pause, listener_resume);
+    int r;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        r = listen_unix(addr + 5, ls, err);
+        if (r == 0 && bound) snprintf(bound, bound_len, "%s", addr);
+    } else {
+        r = listen_tcp(addr, ls, bound, bound_len, err);
+    }
+    if (r == 0) r = loop_io_start(s->loop, &ls->io, EPOLLIN);
+    if (r < 0) {
+        if (ls->io.fd > 0) sp_close(ls->io.fd);
+        free(ls->unix_path);
+        free(ls);
+        return err->code ? err->code : sp_err_set(err, r, "listen %s: %s", addr, strerror(-r));
+    }
+    ls->next = s->listeners;
+    s->listeners = ls;
+    return 0;
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s) return;
+    while (s->listeners) {
+        struct listener *ls = s->listeners;
+        s->listeners = ls->next;
+        loop_timer_stop(s->loop, &ls->pause);
+        loop_io_stop(s->loop, &ls->io);
+        sp_close(ls->io.fd);
+        if (ls->unix_path) unlink(ls->unix_path);
+        free(ls->unix_path);
+        free(ls);
+    }
+    while (s->conns) conn_close(s->conns);
+    free(s);
+}

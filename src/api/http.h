@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP/1.1 server every API route is served by: TCP and unix-socket listeners, keep-alive
+ * connections, Content-Length and chunked request bodies, fixed and chunked (streamed)
+ * responses, and the hand-off of upgraded connections (WebSocket, Docker's hijack) to their
+ * owner. One event loop; no threads.
+ *
+ * Lifetime: the server owns each connection and the request being served on it. A handler is
+ * called once per complete request and must end it with exactly one of http_respond*(),
+ * http_stream_end() (after http_stream_begin()) or http_hijack(). It may do so later, from any
+ * loop callback; if the client goes away first the request's on_abort callback runs and the
+ * request is freed right after it, so an asynchronous handler must set on_abort and forget the
+ * request there.
+ *
+ * Limits (header bytes, body bytes, connections, idle/request/write timeouts) are enforced here
+ * and answered with 431, 413, 503 and 408; a broken or slow client costs bounded memory and
+ * never stalls another.
+ */
+#ifndef SP_HTTP_H
+#define SP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/buf.h"
+#include "../base/err.h"
+#include "../os/loop.h"
+
+struct http_server;
+struct http_conn;
+
+struct http_limits {
+    size_t max_header_bytes;
+    size_t max_body_bytes;
+    unsigned max_connections;
+    uint64_t idle_timeout_ms;
+    uint64_t request_timeout_ms;
+    uint64_t write_timeout_ms;
+};
+
+struct http_header {
+    char *name; /* as sent */
+    char *value;
+};
+
+struct http_request {
+    const char *method; /* "GET", … (static string) */
+    char *target;       /* the request target as sent: path and query */
+    char *path;         /* target up to '?' (not percent-decoded) */
+    char *query;        /* after '?', or "" */
+    struct http_header *headers;
+    size_t n_headers;
+    size_t headers_cap;
+    struct sp_buf body;
+    unsigned short http_major, http_minor;
+    bool keep_alive; /* what the client asked for */
+    bool upgrade;    /* Connection: upgrade (or CONNECT): the handler may http_hijack() */
+    bool is_unix;    /* arrived on a unix-socket listener */
+
+    /* For asynchronous handlers. */
+    void *data;
+    void (*on_abort)(struct http_request *req); /* the client went away before the end */
+    void (*on_drain)(struct http_request *req); /* a streamed response's backlog was written */
+
+    struct http_conn *conn; /* private */
+};
+
+typedef void (*http_handler_fn)(void *ud, struct http_request *req);
+
+int http_server_new(struct http_server **out, struct loop *loop, const struct http_limits *lim,
+                    http_handler_fn handler, void *ud);
+/* Adds a listener: ":8080", "0.0.0.0:80", "[::1]:8080", "localhost:8080" or "unix:/path".
+ * Unix sockets are created mode 0600 (a stale socket file is replaced). The actual address
+ * (with the kernel's port for ":0") is written to bound (may be NULL). */
+int http_server_listen(struct http_server *s, const char *addr, char *bound, size_t bound_len,
+                       struct sp_err *err);
+/* Stops accepting and closes every connection (pending requests see on_abort). */
+void http_server_free(struct http_server *s);
+
+/* Header lookup, case-insensitive; NULL when absent. */
+const char *http_header_get(const struct http_request *req, const char *name);
+
+/* Query parameter lookup (percent-decoded into buf); returns buf or NULL when absent. */
+const char *http_query_get(const struct http_request *req, const char *name, char *buf,
+                           size_t len);
+
+/* ---- responses ---- */
+
+/* A complete response. extra_headers: zero or more "Name: value\r\n" lines, or NULL. */
+void http_respond(struct http_request *req, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t len);
+/* JSON error body {"code":…,"message":…}. */
+void http_respond_error(struct http_request *req, int status, const char *code, const char *fmt,
+                        ...) SP_PRINTF(4, 5);
+
+/* Streamed (chunked) response. */
+void http_stream_begin(struct http_request *req, int status, const char *content_type,
+                       const char *extra_headers);
+/* Queues a chunk; returns the bytes not yet written to the socket (the backlog), or -errno when
+ * the connection is gone. Producers should pause above a threshold and resume on on_drain. */
+long http_stream_write(struct http_request *req, const void *data, size_t len);
+void http_stream_end(struct http_request *req);
+
+/*
+ * Takes the connection away from the server: the caller now owns the socket fd (non-blocking,
+ * close-on-exec) and receives any bytes the client already sent after the request. The request
+ * is freed before this returns, so copy what you need first. Only valid before any response was
+ * started. Returns 0 or -errno (then the request is still the caller's to answer).
+ */
+int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest);
+
+const char *http_status_text(int status);
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Incremental request parsing on top of http-parser, separate from any socket so it can be unit
+ * tested: feed bytes, learn whether a request is complete, still partial, or bad (with the
+ * status and error code to answer with). Internal to src/api.
+ */
+#ifndef SP_HTTP_PARSE_H
+#define SP_HTTP_PARSE_H
+
+#include <http_parser.h>
+
+#include "http.h"
+
+enum http_parse_state {
+    HTTP_PARSE_MORE,     /* need more bytes */
+    HTTP_PARSE_COMPLETE, /* req is a whole request */
+    HTTP_PARSE_ERROR,    /* answer error_status/error_code and close */
+};
+
+struct http_reqparser {
+    http_parser p;
+    const struct http_limits *lim;
+    struct http_request *req; /* being built; owned by the caller */
+    size_t header_bytes;
+    bool in_value; /* last header callback was a value */
+    bool started;  /* some byte of this request was seen */
+    bool expect_continue;
+    enum http_parse_state state;
+    int error_status;
+    const char *error_code;
+    char error_msg[160];
+};
+
+void http_reqparser_init(struct http_reqparser *rp, const struct http_limits *lim);
+/* Starts a new request into req (which must be zeroed). */
+void http_reqparser_reset(struct http_reqparser *rp, struct http_request *req);
+/* Feeds bytes; returns how many were consumed. After COMPLETE, the rest belongs to the next
+ * request (or, for an upgrade, to the new protocol). */
+size_t http_reqparser_feed(struct http_reqparser *rp, const char *data, size_t len);
+/* Frees everything a request owns (not the struct). */
+void http_request_clear(struct http_request *req);
+
+#endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routing and authentication: every request is matched against the route table; every route
+ * but GET /health needs the token. Unknown paths are 404, known paths with another method 405
+ * with an Allow header.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../base/log.h"
+#include "../base/str.h"
+#include "api_internal.h"
+
+enum route_flags {
+    R_PUBLIC = 1 << 0, /* no token needed */
+    R_DEBUG = 1 << 1,  /* only with -debug-endpoints */
+};
+
+struct route {
+    const char *method;
+    const char *path;
+    void (*fn)(struct api *a, struct http_request *req);
+    int flags;
+};
+
+static const struct route routes[] = {
+    {"GET", "/health", h_health, R_PUBLIC},
+    {"HEAD", "/health", h_health, R_PUBLIC},
+    {"GET", "/v1/system", h_system, 0},
+    {"POST", "/debug/create-zombie", h_debug_create_zombie, R_DEBUG},
+    {"GET", "/debug/check-process", h_debug_check_process, R_DEBUG},
+};
+
+bool api_auth_ok(const char *h, const char *token)
+{
+    size_t tlen = strlen(token);
+    if (!h) return false;
+    while (*h == ' ') h++;
+    if (strncasecmp(h, "Bearer", 6) == 0 && h[6] == ' ') {
+        const char *t = h + 7;
+        while (*t == ' ') t++;
+        size_t n = strlen(t);
+        while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t')) n--;
+        return sp_ct_equal(t, n, token, tlen);
+    }
+    if (strncasecmp(h, "Basic", 5) == 0 && h[5] == ' ') {
+        const char *t = h + 6;
+        while (*t == ' ') t++;
+        size_t n = strlen(t);
+        while (n > 0 && t[n - 1] == ' ') n--;
+        char dec[1024];
+        if (n > 1300) return false;
+        long dn = sp_base64_decode(t, n, dec, sizeof(dec));
+        if (dn < 7 || strncmp(dec, "bearer:", 7) != 0) return false;
+        return sp_ct_equal(dec + 7, (size_t)dn - 7, token, tlen);
+    }
+    return false;
+}
+
+void api_respond_json(struct http_request *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    size_t n = strlen(text);
+    text[n] = '\n';
+    http_respond(req, status, "application/json", NULL, text, n + 1);
+    free(text);
+}
+
+static void dispatch(void *ud, struct http_request *req)
+{
+    struct api *a = ud;
+    const struct route *match = NULL;
+    char allow[128] = "";
+    bool path_known = false;
+
+    for (size_t i = 0; i < SP_ARRAY_LEN(routes); i++) {
+        const struct route *r = &routes[i];
+        if ((r->flags & R_DEBUG) && !a->ctx.debug_endpoints) continue;
+        if (strcmp(r->path, req->path) != 0) continue;
+        path_known = true;
+        if (strcmp(r->method, req->method) == 0) {
+            match = r;
+            break;
+        }
+        size_t l = strlen(allow);
+        snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", r->method);
+    }
+    if (!match || !(match->flags & R_PUBLIC)) {
+        if (!api_auth_ok(http_header_get(req, "Authorization"), a->ctx.token)) {
+            http_respond_error(req, 401, "unauthorized", "missing or invalid authentication");
+            return;
+        }
+    }
+    if (!match && path_known) {
+        char hdr[160];
+        snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "method %s is not allowed on %s", req->method, req->path);
+        json_t *o = json_pack("{s:s, s:s}", "code", "method_not_allowed", "message", msg);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!text) {
+            http_respond_error(req, 503, "out_of_memory", "out of memory");
+            return;
+        }
+        http_respond(req, 405, "application/json", hdr, text, strlen(text));
+        free(text);
+        return;
+    }
+    if (!match) {
+        http_respond_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);
+        return;
+    }
+    match->fn(a, req);
+}
+
+int api_new(struct api **out, struct http_server **server_out, struct loop *loop,
+            const struct http_limits *lim, const struct api_ctx *ctx)
+{
+    struct api *a = calloc(1, sizeof(*a));
+    if (!a) return -ENOMEM;
+    a->ctx = *ctx;
+    int r = http_server_new(&a->server, loop, lim, dispatch, a);
+    if (r < 0) {
+        free(a);
+        return r;
+    }
+    *out = a;
+    *server_out = a->server;
+    return 0;
+}
+
+void api_free(struct api *a)
+{
+    if (!a) return;
+    http_server_free(a->server);
+    free(a);
+}

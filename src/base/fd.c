@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* fd helpers: see fd.h. */
+#include "fd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int sp_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+ssize_t sp_read(int fd, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0) return r;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+int sp_set_nonblock(int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -errno;
+    fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+void sp_close(int fd)
+{
+    if (fd >= 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+}
+
+void sp_closep(int *fd)
+{
+    sp_close(*fd);
+    *fd = -1;
+}
+
+int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode)
+{
+    char tmp[4096];
+    int r = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    if (r < 0 || (size_t)r >= sizeof(tmp)) return -ENAMETOOLONG;
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) return -errno;
+    r = sp_write_all(fd, data, n);
+    if (r == 0 && fchmod(fd, mode) < 0) r = -errno;
+    if (r == 0 && fsync(fd) < 0) r = -errno;
+    if (close(fd) < 0 && r == 0) r = -errno;
+    if (r == 0 && rename(tmp, path) < 0) r = -errno;
+    if (r < 0) unlink(tmp);
+    return r;
+}

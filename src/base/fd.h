@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* File-descriptor helpers: EINTR-safe wrappers and flags. Every helper returns 0/-errno. */
+#ifndef SP_FD_H
+#define SP_FD_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes all of buf to a blocking fd, retrying on EINTR. 0 or -errno. */
+int sp_write_all(int fd, const void *buf, size_t n);
+/* read(2) retried on EINTR; returns bytes or -errno. */
+ssize_t sp_read(int fd, void *buf, size_t n);
+int sp_set_nonblock(int fd, int on);
+/* close(2) that keeps errno and ignores -1. */
+void sp_close(int fd);
+/* Closes *fd and sets it to -1 (for SP_CLEANUP). */
+void sp_closep(int *fd);
+/* Writes a whole file atomically: temp file in the same dir, fsync, rename. 0 or -errno. */
+int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode);
+
+#endif

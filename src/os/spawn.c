@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* Process spawning: see spawn.h. */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../base/fd.h"
+#include "sig.h"
+
+extern char **environ;
+
+static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+static const char *env_path(char *const *envp)
+{
+    for (; envp && *envp; envp++)
+        if (strncmp(*envp, "PATH=", 5) == 0) return *envp + 5;
+    return default_path;
+}
+
+/* execvpe() with PATH taken from envp rather than from our own environment. */
+static int exec_search(const char *file, char *const *argv, char *const *envp)
+{
+    char buf[PATH_MAX];
+    int saw_eacces = 0;
+
+    if (strchr(file, '/')) {
+        execve(file, argv, envp);
+        return errno;
+    }
+    const char *p = env_path(envp);
+    size_t flen = strlen(file);
+    for (;;) {
+        const char *end = strchrnul(p, ':');
+        size_t dlen = (size_t)(end - p);
+        if (dlen + 1 + flen + 1 <= sizeof(buf)) {
+            if (dlen) {
+                memcpy(buf, p, dlen);
+                buf[dlen] = '/';
+                memcpy(buf + dlen + 1, file, flen + 1);
+            } else {
+                memcpy(buf, file, flen + 1); /* empty entry = current directory */
+            }
+            execve(buf, argv, envp);
+            if (errno == EACCES) saw_eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR) return errno;
+        }
+        if (!*end) break;
+        p = end + 1;
+    }
+    return saw_eacces ? EACCES : ENOENT;
+}
+
+static void move_fd(int from, int to)
+{
+    if (from < 0) return;
+    if (from == to) {
+        int fl = fcntl(from, F_GETFD);
+        if (fl >= 0) fcntl(from, F_SETFD, fl & ~FD_CLOEXEC);
+    } else {
+        dup2(from, to);
+    }
+}
+
+enum { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
+
+struct child_report {
+    int stage;
+    int err;
+};
+
+SP_NORETURN static void child(const struct spawn_opts *o, int errfd)
+{
+    int e = 0;
+    int stage = STAGE_SETUP;
+
+    if (o->flags & SPAWN_SETSID) {
+        if (setsid() < 0) e = errno;
+    } else if (o->flags & SPAWN_SETPGID) {
+        if (setpgid(0, 0) < 0) e = errno;
+        if (!e && (o->flags & SPAWN_FOREGROUND)) {
+            /* Done here, not in the parent, so nested inits cannot race for the terminal
+             * (tini does the same). Not having a terminal is fine. SIGTTOU is still blocked. */
+            if (isatty(STDIN_FILENO)) tcsetpgrp(STDIN_FILENO, getpgrp());
+        }
+    }
+    if (!e) {
+        move_fd(o->stdin_fd, STDIN_FILENO);
+        move_fd(o->stdout_fd, STDOUT_FILENO);
+        move_fd(o->stderr_fd, STDERR_FILENO);
+    }
+    if (!e && o->cwd && chdir(o->cwd) < 0) {
+        e = errno;
+        stage = STAGE_CHDIR;
+    }
+    if (!e) {
+        sig_child_restore();
+        stage = STAGE_EXEC;
+        e = exec_search(o->argv[0], o->argv, o->envp ? o->envp : environ);
+    }
+    /* Report to the parent; the pipe is close-on-exec, so EOF there means exec succeeded. */
+    struct child_report rep = {stage, e};
+    ssize_t unused = write(errfd, &rep, sizeof(rep));
+    (void)unused;
+    _exit(spawn_exec_error_code(-e));
+}
+
+int spawn_exec_error_code(int neg_errno)
+{
+    return neg_errno == -ENOENT || neg_errno == -ENOTDIR ? 127 : 126;
+}
+
+int spawn(const struct spawn_opts *o, pid_t *pid_out, struct sp_err *err)
+{
+    int p[2];
+
+    if (!o->argv || !o->argv[0] || !o->argv[0][0])
+        return sp_err_set(err, -EINVAL, "exec: empty command");
+    if (pipe2(p, O_CLOEXEC) < 0) return sp_err_set(err, -errno, "pipe: %s", strerror(errno));
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        sp_close(p[0]);
+        sp_close(p[1]);
+        return sp_err_set(err, -e, "fork: %s", strerror(e));
+    }
+    if (pid == 0) {
+        sp_close(p[0]);
+        child(o, p[1]);
+    }
+    sp_close(p[1]);
+
+    struct child_report rep = {0, 0};
+    ssize_t n = sp_read(p[0], &rep, sizeof(rep));
+    sp_close(p[0]);
+    if (n == (ssize_t)sizeof(rep) && rep.err != 0) {
+        int e = rep.err;
+        /* The child is ours and about to _exit: wait for it here, so the reaper never sees
+         * a pid nobody registered. */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        if (rep.stage == STAGE_CHDIR)
+            return sp_err_set(err, -e, "chdir %s: %s", o->cwd, strerror(e));
+        if (rep.stage == STAGE_SETUP)
+            return sp_err_set(err, -e, "setting up %s: %s", o->argv[0], strerror(e));
+        return sp_err_set(err, -e, "exec %s: %s", o->argv[0], strerror(e));
+    }
+    *pid_out = pid;
+    return 0;
+}
