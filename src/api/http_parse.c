@@ -21,7 +21,9 @@ static int fail(struct http_reqparser *rp, int status, const char *code, const c
         rp->error_code = code;
         snprintf(rp->error_msg, sizeof(rp->error_msg), "%s", msg);
     }
-    return 1; /* makes http-parser stop */
+    /* Any value but 0 stops http-parser; for on_headers_complete 1 and 2 mean "no body" and
+     * "upgrade", so errors are -1 everywhere. */
+    return -1;
 }
 
 static int count_header_bytes(struct http_reqparser *rp, size_t n)
@@ -53,7 +55,7 @@ static int on_message_begin(http_parser *p)
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     struct http_reqparser *rp = rp_of(p);
-    if (count_header_bytes(rp, n)) return 1;
+    if (count_header_bytes(rp, n)) return -1;
     if (str_append(&rp->req->target, at, n) < 0)
         return fail(rp, 503, "out_of_memory", "out of memory");
     return 0;
@@ -63,9 +65,9 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_reqparser *rp = rp_of(p);
     struct http_request *req = rp->req;
-    if (count_header_bytes(rp, n)) return 1;
+    if (count_header_bytes(rp, n)) return -1;
     if (rp->in_value || req->n_headers == 0) {
-        if (count_header_bytes(rp, 4)) return 1; /* ": " and CRLF */
+        if (count_header_bytes(rp, 4)) return -1; /* ": " and CRLF */
         if (req->n_headers == req->headers_cap) {
             size_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
             struct http_header *h = realloc(req->headers, cap * sizeof(*h));
@@ -85,7 +87,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_reqparser *rp = rp_of(p);
     struct http_request *req = rp->req;
-    if (count_header_bytes(rp, n)) return 1;
+    if (count_header_bytes(rp, n)) return -1;
     rp->in_value = true;
     if (str_append(&req->headers[req->n_headers - 1].value, at, n) < 0)
         return fail(rp, 503, "out_of_memory", "out of memory");
@@ -104,6 +106,8 @@ static int on_headers_complete(http_parser *p)
     }
     if (!req->target && str_append(&req->target, "/", 1) < 0)
         return fail(rp, 503, "out_of_memory", "out of memory");
+    if (p->http_major != 1)
+        return fail(rp, 400, "bad_request", "unsupported HTTP version (HTTP/1.0 and 1.1 only)");
     req->method = http_method_str((enum http_method)p->method);
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
