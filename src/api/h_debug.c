@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../base/log.h"
 #include "../base/str.h"
 #include "../base/time.h"
 #include "api_internal.h"
@@ -139,4 +142,97 @@ void h_debug_check_process(struct api *a, struct http_request *req)
     api_respond_json(req, 200,
                      json_pack("{s:I, s:b, s:b, s:s}", "pid", (json_int_t)pid, "exists", 1,
                                "is_zombie", state == 'Z', "proc_status", st));
+}
+
+/*
+ * GET /debug/echo with "Connection: Upgrade" and "Upgrade: echo": after a 101 answer the
+ * connection is taken from the HTTP server (http_hijack) and every byte received is sent back
+ * until the client closes. It exercises the hand-off that WebSocket and Docker's hijack use.
+ */
+struct echo_conn {
+    struct api *api;
+    struct loop_io io;
+    struct sp_buf pending; /* bytes not yet written back */
+};
+
+static void echo_free(void *arg)
+{
+    struct echo_conn *e = arg;
+    sp_buf_free(&e->pending);
+    free(e);
+}
+
+static void echo_close(struct echo_conn *e)
+{
+    loop_io_stop(e->api->ctx.loop, &e->io);
+    close(e->io.fd);
+    if (loop_defer(e->api->ctx.loop, echo_free, e) < 0) { /* leak rather than use after free */
+    }
+}
+
+static bool echo_flush(struct echo_conn *e)
+{
+    while (sp_buf_pending(&e->pending)) {
+        ssize_t w = send(e->io.fd, sp_buf_head(&e->pending), sp_buf_pending(&e->pending),
+                         MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        if (w <= 0) return false;
+        sp_buf_consume(&e->pending, (size_t)w);
+    }
+    /* back-pressure: read only while nothing waits to be written */
+    uint32_t ev = sp_buf_pending(&e->pending) ? EPOLLOUT : EPOLLIN;
+    return loop_io_set(e->api->ctx.loop, &e->io, ev) == 0;
+}
+
+static void echo_io(struct loop_io *io, uint32_t events)
+{
+    struct echo_conn *e = SP_CONTAINER_OF(io, struct echo_conn, io);
+    if (events & EPOLLIN) {
+        char buf[16384];
+        ssize_t r = recv(io->fd, buf, sizeof(buf), 0);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (r <= 0 || sp_buf_append(&e->pending, buf, (size_t)r) < 0) {
+            echo_close(e);
+            return;
+        }
+    } else if (events & (EPOLLERR | EPOLLHUP)) {
+        echo_close(e);
+        return;
+    }
+    if (!echo_flush(e)) echo_close(e);
+}
+
+void h_debug_echo(struct api *a, struct http_request *req)
+{
+    const char *up = http_header_get(req, "Upgrade");
+    if (!req->upgrade || !up || strcasecmp(up, "echo") != 0) {
+        http_respond_error(req, 400, "bad_request",
+                           "this route needs \"Connection: Upgrade\" and \"Upgrade: echo\"");
+        return;
+    }
+    struct echo_conn *e = calloc(1, sizeof(*e));
+    if (!e) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    e->api = a;
+    static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                               "Upgrade: echo\r\n\r\n";
+    int fd;
+    if (sp_buf_append(&e->pending, resp, sizeof(resp) - 1) < 0 ||
+        http_hijack(req, &fd, &e->pending) < 0) {
+        sp_buf_free(&e->pending);
+        free(e);
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    /* req is gone now */
+    loop_io_init(&e->io, fd, echo_io);
+    if (loop_io_start(a->ctx.loop, &e->io, EPOLLOUT) < 0) {
+        close(fd);
+        echo_free(e);
+        return;
+    }
+    if (!echo_flush(e)) echo_close(e);
 }

@@ -31,6 +31,7 @@ static const struct route routes[] = {
     {"GET", "/v1/system", h_system, 0},
     {"POST", "/debug/create-zombie", h_debug_create_zombie, R_DEBUG},
     {"GET", "/debug/check-process", h_debug_check_process, R_DEBUG},
+    {"GET", "/debug/echo", h_debug_echo, R_DEBUG},
 };
 
 bool api_auth_ok(const char *h, const char *token)
