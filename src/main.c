@@ -117,12 +117,8 @@ static void on_signal(struct loop_io *io, uint32_t events)
         case SIGQUIT:
         case SIGUSR1:
         case SIGUSR2:
-        case SIGWINCH:
-            mainproc_signal(d->mainproc, sig);
-            break;
-        default:
-            sp_debug("ignored %s", sig_name(sig));
-            break;
+        case SIGWINCH: mainproc_signal(d->mainproc, sig); break;
+        default: sp_debug("ignored %s", sig_name(sig)); break;
         }
     }
     if (sig < 0) sp_error("reading signals: %s", strerror(-sig));
@@ -164,7 +160,8 @@ static int setup_token(struct daemon *d, struct sp_err *err)
         snprintf(d->token, sizeof(d->token), "%s", d->cfg.api_token);
         return 0;
     }
-    const char *dir = d->cfg.write_dir ? d->cfg.write_dir : default_write_dir(dirbuf, sizeof(dirbuf));
+    const char *dir =
+        d->cfg.write_dir ? d->cfg.write_dir : default_write_dir(dirbuf, sizeof(dirbuf));
     int r = mkdir_p(dir);
     if (r < 0) return sp_err_set(err, r, "state directory %s: %s", dir, strerror(-r));
     snprintf(path, sizeof(path), "%s/api-token", dir);
@@ -246,7 +243,9 @@ static int run(struct daemon *d, struct sp_err *err)
     struct reaper_stats rs;
     reaper_get_stats(d->reaper, &rs);
     sp_info("sprite-env %s started (pid %d%s)", SPRITE_VERSION, (int)getpid(),
-            rs.pid1 ? ", PID 1" : rs.subreaper ? ", child subreaper" : "");
+            rs.pid1        ? ", PID 1"
+            : rs.subreaper ? ", child subreaper"
+                           : "");
 
     if ((r = mainproc_start(d->mainproc, err)) < 0) return r;
     d->state = SYS_RUNNING;

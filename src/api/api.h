@@ -21,9 +21,9 @@ struct api_ctx {
     struct loop *loop;
     struct reaper *reaper;
     struct mainproc *mainproc;
-    const char *token;    /* never NULL or empty */
+    const char *token; /* never NULL or empty */
     const char *version;
-    uint64_t started_ms;  /* sp_now_ms() at start */
+    uint64_t started_ms; /* sp_now_ms() at start */
     bool debug_endpoints;
     const char *(*system_state)(void *ud); /* "running", "shutting_down", … */
     void *system_ud;

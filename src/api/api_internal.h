@@ -17,5 +17,6 @@ void h_system(struct api *a, struct http_request *req);
 void h_debug_create_zombie(struct api *a, struct http_request *req);
 void h_debug_check_process(struct api *a, struct http_request *req);
 void h_debug_echo(struct api *a, struct http_request *req);
+void h_debug_stream(struct api *a, struct http_request *req);
 
 #endif

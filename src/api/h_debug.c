@@ -129,9 +129,9 @@ void h_debug_check_process(struct api *a, struct http_request *req)
         close(fd);
     }
     if (n <= 0) {
-        api_respond_json(req, 200,
-                         json_pack("{s:I, s:b, s:b}", "pid", (json_int_t)pid, "exists", 0,
-                                   "is_zombie", 0));
+        api_respond_json(
+            req, 200,
+            json_pack("{s:I, s:b, s:b}", "pid", (json_int_t)pid, "exists", 0, "is_zombie", 0));
         return;
     }
     stat[n] = '\0';
@@ -173,8 +173,8 @@ static void echo_close(struct echo_conn *e)
 static bool echo_flush(struct echo_conn *e)
 {
     while (sp_buf_pending(&e->pending)) {
-        ssize_t w = send(e->io.fd, sp_buf_head(&e->pending), sp_buf_pending(&e->pending),
-                         MSG_NOSIGNAL);
+        ssize_t w =
+            send(e->io.fd, sp_buf_head(&e->pending), sp_buf_pending(&e->pending), MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EAGAIN) break;
         if (w <= 0) return false;
@@ -235,4 +235,69 @@ void h_debug_echo(struct api *a, struct http_request *req)
         return;
     }
     if (!echo_flush(e)) echo_close(e);
+}
+
+/*
+ * GET /debug/stream?bytes=N: a chunked response of N bytes ("0123456789" repeated), written in
+ * 64 KiB chunks with back-pressure: production pauses while more than 256 KiB wait for the
+ * client and resumes on on_drain. It exercises streamed responses the way exec output will.
+ */
+#define STREAM_CHUNK     65536
+#define STREAM_HIGH_MARK (256 * 1024)
+#define STREAM_MAX_BYTES (1ull << 30)
+
+struct streamer {
+    uint64_t left;
+};
+
+static void stream_abort(struct http_request *req)
+{
+    free(req->data);
+    req->data = NULL;
+}
+
+static void stream_pump(struct http_request *req)
+{
+    struct streamer *st = req->data;
+    static char chunk[STREAM_CHUNK];
+    if (!chunk[0])
+        for (size_t i = 0; i < sizeof(chunk); i++)
+            chunk[i] = (char)('0' + i % 10);
+
+    while (st->left > 0) {
+        size_t n = st->left < sizeof(chunk) ? (size_t)st->left : sizeof(chunk);
+        long backlog = http_stream_write(req, chunk, n);
+        if (backlog < 0) return; /* the connection is gone; on_abort frees st */
+        st->left -= n;
+        if (backlog > STREAM_HIGH_MARK) return; /* resume on on_drain */
+    }
+    req->on_abort = NULL;
+    req->on_drain = NULL;
+    req->data = NULL;
+    free(st);
+    http_stream_end(req);
+}
+
+void h_debug_stream(struct api *a, struct http_request *req)
+{
+    char buf[32];
+    uint64_t n;
+    (void)a;
+    const char *s = http_query_get(req, "bytes", buf, sizeof(buf));
+    if (!s || sp_parse_u64(s, STREAM_MAX_BYTES, &n) < 0) {
+        http_respond_error(req, 400, "bad_request", "bytes must be an integer from 0 to %llu",
+                           (unsigned long long)STREAM_MAX_BYTES);
+        return;
+    }
+    struct streamer *st = calloc(1, sizeof(*st));
+    if (!st) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    st->left = n;
+    req->data = st;
+    req->on_abort = stream_abort;
+    req->on_drain = stream_pump;
+    http_stream_begin(req, 200, "application/octet-stream", NULL);
+    stream_pump(req);
 }

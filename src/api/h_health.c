@@ -11,9 +11,9 @@ static json_t *process_json(const struct api *a)
     if (!m || mainproc_state(m) == MAINPROC_NONE) return json_null();
     enum mainproc_state st = mainproc_state(m);
     int code = mainproc_exit_code(m);
-    json_t *o = json_pack("{s:i, s:s, s:o}", "pid", (int)mainproc_pid(m), "state",
-                          mainproc_state_name(st), "exit_code",
-                          code >= 0 ? json_integer(code) : json_null());
+    json_t *o =
+        json_pack("{s:i, s:s, s:o}", "pid", (int)mainproc_pid(m), "state", mainproc_state_name(st),
+                  "exit_code", code >= 0 ? json_integer(code) : json_null());
     if (o && mainproc_error(m)) json_object_set_new(o, "error", json_string(mainproc_error(m)));
     return o;
 }
@@ -32,11 +32,11 @@ void h_system(struct api *a, struct http_request *req)
 {
     struct reaper_stats rs;
     reaper_get_stats(a->ctx.reaper, &rs);
-    json_t *o = json_pack("{s:s, s:s, s:I, s:i, s:b, s:b, s:I, s:I, s:o}", "state",
-                          a->ctx.system_state(a->ctx.system_ud), "version", a->ctx.version,
-                          "uptime_ms", (json_int_t)(sp_now_ms() - a->ctx.started_ms), "pid",
-                          (int)getpid(), "pid1", rs.pid1, "subreaper", rs.subreaper,
-                          "reaped", (json_int_t)rs.reaped, "orphans_reaped",
-                          (json_int_t)rs.orphans_reaped, "process", process_json(a));
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:i, s:b, s:b, s:I, s:I, s:o}", "state",
+                  a->ctx.system_state(a->ctx.system_ud), "version", a->ctx.version, "uptime_ms",
+                  (json_int_t)(sp_now_ms() - a->ctx.started_ms), "pid", (int)getpid(), "pid1",
+                  rs.pid1, "subreaper", rs.subreaper, "reaped", (json_int_t)rs.reaped,
+                  "orphans_reaped", (json_int_t)rs.orphans_reaped, "process", process_json(a));
     api_respond_json(req, 200, o);
 }

@@ -143,8 +143,7 @@ static void url_decode(const char *s, size_t n, char *buf, size_t len)
     buf[o] = '\0';
 }
 
-const char *http_query_get(const struct http_request *req, const char *name, char *buf,
-                           size_t len)
+const char *http_query_get(const struct http_request *req, const char *name, char *buf, size_t len)
 {
     const char *q = req->query ? req->query : "";
     size_t nlen = strlen(name);
@@ -311,8 +310,6 @@ static void conn_flush(struct http_conn *c)
             conn_after_flush(c);
             return;
         }
-        if (c->state == C_HANDLING && c->streaming && c->req.on_drain) c->req.on_drain(&c->req);
-        if (c->closed) return;
     }
     conn_update(c);
 }
@@ -369,6 +366,13 @@ static void conn_io_cb(struct loop_io *io, uint32_t events)
     if (events & EPOLLOUT) {
         conn_flush(c);
         if (c->closed) return;
+        /* A paused producer may go on. Only from here, never from inside one of its own calls
+         * (http_stream_begin/write), so a handler is not re-entered. */
+        if (c->state == C_HANDLING && c->streaming && c->req.on_drain &&
+            sp_buf_pending(&c->out) == 0) {
+            c->req.on_drain(&c->req);
+            if (c->closed) return;
+        }
     }
     if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
         conn_close(c);
@@ -647,7 +651,8 @@ static int listen_tcp(const char *addr, struct listener *ls, char *bound, size_t
     const char *port;
     const char *colon = strrchr(addr, ':');
 
-    if (!colon) return sp_err_set(err, -EINVAL, "listen %s: expected HOST:PORT, :PORT or unix:PATH", addr);
+    if (!colon)
+        return sp_err_set(err, -EINVAL, "listen %s: expected HOST:PORT, :PORT or unix:PATH", addr);
     size_t hlen = (size_t)(colon - addr);
     if (hlen >= sizeof(host)) return sp_err_set(err, -EINVAL, "listen %s: host too long", addr);
     memcpy(host, addr, hlen);
@@ -659,7 +664,8 @@ static int listen_tcp(const char *addr, struct listener *ls, char *bound, size_t
     }
     if (!*port) return sp_err_set(err, -EINVAL, "listen %s: missing port", addr);
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res = NULL;
     int gr = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (gr != 0) return sp_err_set(err, -EINVAL, "listen %s: %s", addr, gai_strerror(gr));
@@ -750,6 +756,7 @@ void http_server_free(struct http_server *s)
         free(ls->unix_path);
         free(ls);
     }
-    while (s->conns) conn_close(s->conns);
+    while (s->conns)
+        conn_close(s->conns);
     free(s);
 }

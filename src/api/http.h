@@ -82,8 +82,7 @@ void http_server_free(struct http_server *s);
 const char *http_header_get(const struct http_request *req, const char *name);
 
 /* Query parameter lookup (percent-decoded into buf); returns buf or NULL when absent. */
-const char *http_query_get(const struct http_request *req, const char *name, char *buf,
-                           size_t len);
+const char *http_query_get(const struct http_request *req, const char *name, char *buf, size_t len);
 
 /* ---- responses ---- */
 

@@ -127,10 +127,32 @@ static int on_headers_complete(http_parser *p)
     return 0;
 }
 
+/*
+ * http-parser, as Debian builds it (not strict), takes any two bytes after a chunk's data as its
+ * CRLF, so "3\r\nabcXY0\r\n\r\n" would be a valid body. A peer that frames the message
+ * differently would then disagree with us on where it ends, so check those bytes ourselves: they
+ * are the bytes right after the last data byte of a chunk, in this feed or the next one.
+ */
+static int check_chunk_crlf(struct http_reqparser *rp, const char *from)
+{
+    static const char crlf[] = "\r\n";
+    while (rp->crlf_due && rp->crlf_seen < 2 && from < rp->feed_end) {
+        if (*from++ != crlf[rp->crlf_seen])
+            return fail(rp, 400, "bad_request", "malformed request: bad chunk framing");
+        if (++rp->crlf_seen == 2) rp->crlf_due = false;
+    }
+    return 0;
+}
+
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_reqparser *rp = rp_of(p);
     struct http_request *req = rp->req;
+    if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+        rp->crlf_due = true; /* this callback ends the chunk's data */
+        rp->crlf_seen = 0;
+        if (check_chunk_crlf(rp, at + n)) return -1;
+    }
     if (sp_buf_pending(&req->body) + n > rp->lim->max_body_bytes)
         return fail(rp, 413, "body_too_large", "request body exceeds the limit");
     if (sp_buf_append(&req->body, at, n) < 0)
@@ -174,6 +196,8 @@ void http_reqparser_reset(struct http_reqparser *rp, struct http_request *req)
 size_t http_reqparser_feed(struct http_reqparser *rp, const char *data, size_t len)
 {
     if (rp->state != HTTP_PARSE_MORE || len == 0) return 0;
+    rp->feed_end = data + len;
+    if (rp->crlf_due && check_chunk_crlf(rp, data)) return 0; /* CRLF split across feeds */
     size_t n = http_parser_execute(&rp->p, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&rp->p);
 

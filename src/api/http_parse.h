@@ -25,6 +25,9 @@ struct http_reqparser {
     bool in_value; /* last header callback was a value */
     bool started;  /* some byte of this request was seen */
     bool expect_continue;
+    const char *feed_end; /* end of the bytes given to the current http_parser_execute */
+    int crlf_seen;        /* chunk framing: 0..2 bytes of the CRLF after chunk data checked */
+    bool crlf_due;        /* chunk data ended: its CRLF is still to be checked */
     enum http_parse_state state;
     int error_status;
     const char *error_code;

@@ -32,25 +32,31 @@ static const struct route routes[] = {
     {"POST", "/debug/create-zombie", h_debug_create_zombie, R_DEBUG},
     {"GET", "/debug/check-process", h_debug_check_process, R_DEBUG},
     {"GET", "/debug/echo", h_debug_echo, R_DEBUG},
+    {"GET", "/debug/stream", h_debug_stream, R_DEBUG},
 };
 
 bool api_auth_ok(const char *h, const char *token)
 {
     size_t tlen = strlen(token);
     if (!h) return false;
-    while (*h == ' ') h++;
+    while (*h == ' ')
+        h++;
     if (strncasecmp(h, "Bearer", 6) == 0 && h[6] == ' ') {
         const char *t = h + 7;
-        while (*t == ' ') t++;
+        while (*t == ' ')
+            t++;
         size_t n = strlen(t);
-        while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t')) n--;
+        while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+            n--;
         return sp_ct_equal(t, n, token, tlen);
     }
     if (strncasecmp(h, "Basic", 5) == 0 && h[5] == ' ') {
         const char *t = h + 6;
-        while (*t == ' ') t++;
+        while (*t == ' ')
+            t++;
         size_t n = strlen(t);
-        while (n > 0 && t[n - 1] == ' ') n--;
+        while (n > 0 && t[n - 1] == ' ')
+            n--;
         char dec[1024];
         if (n > 1300) return false;
         long dn = sp_base64_decode(t, n, dec, sizeof(dec));

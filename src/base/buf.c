@@ -11,15 +11,16 @@
 
 int sp_buf_reserve(struct sp_buf *b, size_t extra)
 {
+    if (extra > SIZE_MAX / 2 - (b->len - b->off)) return -ENOMEM;
     if (b->off > 0 && (b->off == b->len || b->len + extra > b->cap)) {
         memmove(b->data, b->data + b->off, b->len - b->off);
         b->len -= b->off;
         b->off = 0;
     }
     if (b->len + extra <= b->cap) return 0;
-    if (extra > SIZE_MAX / 2 - b->len) return -ENOMEM;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra) cap *= 2;
+    while (cap < b->len + extra)
+        cap *= 2;
     char *p = realloc(b->data, cap);
     if (!p) return -ENOMEM;
     b->data = p;

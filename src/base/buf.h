@@ -18,7 +18,10 @@ struct sp_buf {
     size_t cap;
 };
 
-#define SP_BUF_INIT {NULL, 0, 0, 0}
+#define SP_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 static inline size_t sp_buf_pending(const struct sp_buf *b)
 {

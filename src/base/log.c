@@ -94,7 +94,8 @@ void sp_log(enum sp_log_level level, const char *fmt, ...)
         memcpy(line + n, "\"}\n", 3);
         n += 3;
     } else {
-        int k = snprintf(line, sizeof(line), "%s %-5s sprite-env: %s\n", ts, level_names[level], msg);
+        int k =
+            snprintf(line, sizeof(line), "%s %-5s sprite-env: %s\n", ts, level_names[level], msg);
         n = k < 0 ? 0 : (size_t)k;
         if (n >= sizeof(line)) {
             n = sizeof(line) - 1;

@@ -31,7 +31,7 @@ int sp_duration_parse(const char *s, uint64_t *ns_out)
 
     if (!s || !*s) return -EINVAL;
     if (*s == '+') s++;
-    if (*s == '-') return -EINVAL;
+    if (*s == '-' || *s == '\0') return -EINVAL;
     if (strcmp(s, "0") == 0) {
         *ns_out = 0;
         return 0;
@@ -71,7 +71,9 @@ int sp_duration_parse(const char *s, uint64_t *ns_out)
         if (whole > UINT64_MAX / u->ns) return -ERANGE;
         uint64_t v = whole * u->ns;
         /* frac/scale of a unit: frac < scale <= 1e18, u->ns <= 3.6e12, so do it in long double */
-        v += (uint64_t)((long double)frac * (long double)u->ns / (long double)scale);
+        uint64_t part = (uint64_t)((long double)frac * (long double)u->ns / (long double)scale);
+        if (part > UINT64_MAX - v) return -ERANGE;
+        v += part;
         if (v > UINT64_MAX - total) return -ERANGE;
         total += v;
     }
@@ -79,26 +81,45 @@ int sp_duration_parse(const char *s, uint64_t *ns_out)
     return 0;
 }
 
+/* Writes v / 10^digits as a decimal with trailing zeros dropped ("1.5", "2"). */
+static int fmt_fixed(char *buf, size_t len, uint64_t v, int digits)
+{
+    uint64_t div = 1;
+    for (int i = 0; i < digits; i++)
+        div *= 10;
+    uint64_t whole = v / div, frac = v % div;
+    if (frac == 0) return snprintf(buf, len, "%llu", (unsigned long long)whole);
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    return snprintf(buf, len, "%llu.%0*llu", (unsigned long long)whole, digits,
+                    (unsigned long long)frac);
+}
+
 void sp_duration_format(uint64_t ns, char *buf, size_t len)
 {
+    char num[48];
     if (ns == 0) {
         snprintf(buf, len, "0s");
     } else if (ns < 1000ull) {
         snprintf(buf, len, "%lluns", (unsigned long long)ns);
     } else if (ns < 1000000ull) {
-        snprintf(buf, len, "%gus", (double)ns / 1e3);
+        fmt_fixed(num, sizeof(num), ns, 3);
+        snprintf(buf, len, "%s\xc2\xb5s", num); /* µs, as Go prints it */
     } else if (ns < 1000000000ull) {
-        snprintf(buf, len, "%gms", (double)ns / 1e6);
+        fmt_fixed(num, sizeof(num), ns, 6);
+        snprintf(buf, len, "%sms", num);
     } else {
         uint64_t h = ns / 3600000000000ull;
         uint64_t m = (ns / 60000000000ull) % 60;
-        double sec = (double)(ns % 60000000000ull) / 1e9;
+        fmt_fixed(num, sizeof(num), ns % 60000000000ull, 9);
         if (h)
-            snprintf(buf, len, "%lluh%llum%gs", (unsigned long long)h, (unsigned long long)m, sec);
+            snprintf(buf, len, "%lluh%llum%ss", (unsigned long long)h, (unsigned long long)m, num);
         else if (m)
-            snprintf(buf, len, "%llum%gs", (unsigned long long)m, sec);
+            snprintf(buf, len, "%llum%ss", (unsigned long long)m, num);
         else
-            snprintf(buf, len, "%gs", sec);
+            snprintf(buf, len, "%ss", num);
     }
 }
 
@@ -109,7 +130,7 @@ int sp_parse_u64(const char *s, uint64_t max, uint64_t *out)
     for (; *s; s++) {
         if (*s < '0' || *s > '9') return -EINVAL;
         unsigned d = (unsigned)(*s - '0');
-        if (v > (max - d) / 10) return -ERANGE;
+        if (d > max || v > (max - d) / 10) return -ERANGE;
         v = v * 10 + d;
     }
     *out = v;
@@ -156,7 +177,8 @@ long sp_base64_decode(const char *src, size_t n, void *dst, size_t cap)
     uint32_t acc = 0;
     int bits = 0;
 
-    while (n > 0 && src[n - 1] == '=') n--;
+    while (n > 0 && src[n - 1] == '=')
+        n--;
     if (n % 4 == 1) return -EINVAL;
     for (size_t i = 0; i < n; i++) {
         int v = b64_value(src[i]);
@@ -204,7 +226,8 @@ char **sp_strv_new(size_t n)
 size_t sp_strv_len(char *const *v)
 {
     size_t n = 0;
-    while (v && v[n]) n++;
+    while (v && v[n])
+        n++;
     return n;
 }
 
@@ -242,6 +265,7 @@ int sp_strv_push(char ***v, const char *s)
 void sp_strv_free(char **v)
 {
     if (!v) return;
-    for (size_t i = 0; v[i]; i++) free(v[i]);
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
     free(v);
 }

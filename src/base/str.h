@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Small pure helpers on strings: durations, integers, base64, constant-time compare, string vectors. */
+/* Small pure helpers on strings: durations, integers, base64, constant-time compare, string
+ * vectors. */
 #ifndef SP_STR_H
 #define SP_STR_H
 

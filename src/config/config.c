@@ -30,9 +30,9 @@ enum kind {
 struct key {
     const char *name;
     enum kind kind;
-    size_t offset;             /* into struct config */
-    const struct key *sub;     /* K_OBJECT */
-    uint64_t min, max;         /* K_SIZE / K_UINT / K_DURATION_MS (ms) bounds */
+    size_t offset;         /* into struct config */
+    const struct key *sub; /* K_OBJECT */
+    uint64_t min, max;     /* K_SIZE / K_UINT / K_DURATION_MS (ms) bounds */
 };
 
 #define OFF(f) offsetof(struct config, f)
@@ -68,7 +68,8 @@ static const struct key top_keys[] = {
     {"debug_endpoints", K_BOOL, OFF(debug_endpoints), NULL, 0, 0},
     {"write_dir", K_STRING, OFF(write_dir), NULL, 0, 0},
     {"http", K_OBJECT, 0, http_keys, 0, 0},
-    /* Keys of the Go original that belong to Fly's storage stack; accepted so their configs load. */
+    /* Keys of the Go original that belong to Fly's storage stack; accepted so their configs load.
+     */
     {"s3", K_COMPAT, 0, NULL, 0, 0},
     {"debug", K_COMPAT, 0, NULL, 0, 0},
     {"tla_trace", K_COMPAT, 0, NULL, 0, 0},
@@ -236,8 +237,8 @@ static int decode_bool(const json_t *v, const char *path, bool *out, struct sp_e
     return want(err, path, "a boolean", v);
 }
 
-static int decode_uint(const json_t *v, const char *path, uint64_t min, uint64_t max,
-                       uint64_t *out, struct sp_err *err)
+static int decode_uint(const json_t *v, const char *path, uint64_t min, uint64_t max, uint64_t *out,
+                       struct sp_err *err)
 {
     uint64_t n;
     if (json_is_integer(v)) {
@@ -253,8 +254,7 @@ static int decode_uint(const json_t *v, const char *path, uint64_t min, uint64_t
     }
     if (n < min || n > max)
         return sp_err_set(err, -ERANGE, "%s: %llu is out of range [%llu, %llu]", path,
-                          (unsigned long long)n, (unsigned long long)min,
-                          (unsigned long long)max);
+                          (unsigned long long)n, (unsigned long long)min, (unsigned long long)max);
     *out = n;
     return 0;
 }
@@ -264,9 +264,9 @@ static int parse_duration_ms(const char *s, const char *what, uint64_t min, uint
 {
     uint64_t ns;
     if (sp_duration_parse(s, &ns) < 0)
-        return sp_err_set(err, -EINVAL,
-                          "%s: invalid duration \"%s\" (use a number with a unit: 500ms, 30s, 1m30s)",
-                          what, s);
+        return sp_err_set(
+            err, -EINVAL,
+            "%s: invalid duration \"%s\" (use a number with a unit: 500ms, 30s, 1m30s)", what, s);
     uint64_t ms = ns / 1000000u + (ns % 1000000u ? 1 : 0);
     if (ms < min || ms > max) {
         char lo[32], hi[32];
@@ -321,10 +321,8 @@ static int decode_key(struct config *c, const struct key *k, const json_t *v, co
         free(*(char **)field);
         *(char **)field = strdup(json_string_value(v));
         return *(char **)field ? 0 : sp_err_set(err, -ENOMEM, "out of memory");
-    case K_BOOL:
-        return decode_bool(v, path, field, err);
-    case K_STRV:
-        return decode_strv(v, path, field, err);
+    case K_BOOL: return decode_bool(v, path, field, err);
+    case K_STRV: return decode_strv(v, path, field, err);
     case K_DURATION_MS:
         if (!json_is_string(v)) return want(err, path, "a duration string such as \"30s\"", v);
         return parse_duration_ms(json_string_value(v), path, k->min, k->max, field, err);
@@ -339,8 +337,9 @@ static int decode_key(struct config *c, const struct key *k, const json_t *v, co
     case K_LOG_LEVEL:
         if (!json_is_string(v)) return want(err, path, "a string", v);
         if (sp_log_level_parse(json_string_value(v), field) < 0)
-            return sp_err_set(err, -EINVAL, "%s: unknown log level \"%s\" (debug, info, warn, error)",
-                              path, json_string_value(v));
+            return sp_err_set(err, -EINVAL,
+                              "%s: unknown log level \"%s\" (debug, info, warn, error)", path,
+                              json_string_value(v));
         return 0;
     case K_LISTEN:
         if (json_is_string(v)) {
@@ -355,6 +354,7 @@ static int decode_key(struct config *c, const struct key *k, const json_t *v, co
         }
         return decode_strv(v, path, field, err);
     case K_RAW:
+        if (!json_is_object(v)) return want(err, path, "an object", v);
         json_decref(*(json_t **)field);
         *(json_t **)field = json_incref((json_t *)v);
         return 0;
@@ -379,7 +379,8 @@ static int decode_object(struct config *c, const struct key *keys, const json_t 
     {
         path_join(sub, path, name);
         const struct key *k = keys;
-        while (k->name && strcmp(k->name, name) != 0) k++;
+        while (k->name && strcmp(k->name, name) != 0)
+            k++;
         if (!k->name) {
             sp_warn("config: unknown key \"%s\" (ignored)", sub);
             continue;
@@ -399,15 +400,14 @@ int config_apply_json(struct config *c, const char *text, size_t len, const char
         return sp_err_set(err, -EINVAL, "%s: invalid JSON at line %d column %d: %s", origin,
                           jerr.line, jerr.column, jerr.text);
     int r;
-    json_t *subst = NULL;
-    if (!json_is_object(root)) {
-        r = sp_err_set(err, -EINVAL, "%s: the top level must be a JSON object, got %s", origin,
-                       json_kind(root));
-        goto out;
-    }
-    subst = env_subst(root, "", err);
+    json_t *subst = env_subst(root, "", err);
     if (!subst) {
         r = sp_err_prefix(err, "%s: ", origin);
+        goto out;
+    }
+    if (!json_is_object(subst)) {
+        r = sp_err_set(err, -EINVAL, "%s: the top level must be a JSON object, got %s", origin,
+                       json_kind(subst));
         goto out;
     }
     r = decode_object(c, top_keys, subst, "", err);
@@ -601,9 +601,8 @@ static int apply_flags(struct config *c, const struct parsed_flags *pf, int argc
     if (v[F_LOG_JSON].set) c->log_json = v[F_LOG_JSON].on;
     if (v[F_DEBUG_ENDPOINTS].set) c->debug_endpoints = v[F_DEBUG_ENDPOINTS].on;
     if (v[F_KEEP_ALIVE].set) c->keep_alive_on_error = v[F_KEEP_ALIVE].on;
-    if (v[F_GRACEFUL].set &&
-        parse_duration_ms(v[F_GRACEFUL].value, "-graceful-shutdown-timeout", 0, 86400000,
-                          &c->graceful_ms, err) < 0)
+    if (v[F_GRACEFUL].set && parse_duration_ms(v[F_GRACEFUL].value, "-graceful-shutdown-timeout", 0,
+                                               86400000, &c->graceful_ms, err) < 0)
         return err->code;
     if (v[F_COMPONENTS_DIR].set && set_str(&c->components_dir, v[F_COMPONENTS_DIR].value, err) < 0)
         return err->code;
@@ -655,8 +654,8 @@ int config_load(struct config *c, int argc, char **argv, struct sp_err *err)
     for (size_t i = 0; c->process_environment && c->process_environment[i]; i++) {
         const char *kv = c->process_environment[i];
         if (!strchr(kv, '=') || kv[0] == '=') {
-            r = sp_err_set(err, -EINVAL, "process_environment[%zu]: expected \"KEY=VALUE\", got \"%s\"",
-                           i, kv);
+            r = sp_err_set(err, -EINVAL,
+                           "process_environment[%zu]: expected \"KEY=VALUE\", got \"%s\"", i, kv);
             goto out;
         }
     }
@@ -672,7 +671,8 @@ void config_print_usage(void)
           "  -config FILE                      JSON configuration file (see docs/config.md)\n"
           "  -components-dir DIR               directory of component definitions\n"
           "  -listen ADDR                      API address: :8080, 127.0.0.1:8080, [::1]:8080 or\n"
-          "                                    unix:/path/to.sock (repeatable; default " CONFIG_DEFAULT_LISTEN ")\n"
+          "                                    unix:/path/to.sock (repeatable; "
+          "default " CONFIG_DEFAULT_LISTEN ")\n"
           "  -debug                            debug logging\n"
           "  -log-json                         logs as JSON lines\n"
           "  -graceful-shutdown-timeout DUR    wait before SIGKILL on shutdown (default 30s)\n"

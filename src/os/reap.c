@@ -22,7 +22,7 @@ struct slot {
 
 struct reaper {
     struct slot *slots;
-    size_t cap; /* power of two */
+    size_t cap;  /* power of two */
     size_t used; /* live + tombstones */
     size_t live;
     struct reaper_stats stats;
@@ -43,7 +43,8 @@ static int table_grow(struct reaper *r)
         struct slot *s = &r->slots[i];
         if (s->pid <= 0) continue;
         size_t j = slot_hash(s->pid, cap);
-        while (slots[j].pid) j = (j + 1) & (cap - 1);
+        while (slots[j].pid)
+            j = (j + 1) & (cap - 1);
         slots[j] = *s;
     }
     free(r->slots);
@@ -99,7 +100,8 @@ int reaper_watch(struct reaper *r, pid_t pid, reaper_fn fn, void *owner)
         if (e < 0) return e;
     }
     size_t j = slot_hash(pid, r->cap);
-    while (r->slots[j].pid > 0) j = (j + 1) & (r->cap - 1);
+    while (r->slots[j].pid > 0)
+        j = (j + 1) & (r->cap - 1);
     if (r->slots[j].pid == 0) r->used++;
     r->slots[j] = (struct slot){pid, fn, owner};
     r->live++;

@@ -50,8 +50,10 @@ static int exec_search(const char *file, char *const *argv, char *const *envp)
                 memcpy(buf, file, flen + 1); /* empty entry = current directory */
             }
             execve(buf, argv, envp);
-            if (errno == EACCES) saw_eacces = 1;
-            else if (errno != ENOENT && errno != ENOTDIR) return errno;
+            if (errno == EACCES)
+                saw_eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR)
+                return errno;
         }
         if (!*end) break;
         p = end + 1;

@@ -13,9 +13,9 @@
 #include "../base/err.h"
 
 enum spawn_flags {
-    SPAWN_SETPGID = 1 << 0,     /* own process group (pgid = pid) */
-    SPAWN_SETSID = 1 << 1,      /* own session */
-    SPAWN_FOREGROUND = 1 << 2,  /* with SETPGID: become the terminal's foreground group */
+    SPAWN_SETPGID = 1 << 0,    /* own process group (pgid = pid) */
+    SPAWN_SETSID = 1 << 1,     /* own session */
+    SPAWN_FOREGROUND = 1 << 2, /* with SETPGID: become the terminal's foreground group */
 };
 
 struct spawn_opts {

@@ -218,8 +218,7 @@ int mainproc_start(struct mainproc *m, struct sp_err *err)
 void mainproc_signal(struct mainproc *m, int sig)
 {
     if (m->pid <= 0) return;
-    if (kill(-m->pid, sig) < 0 && errno == ESRCH && m->state == MAINPROC_RUNNING)
-        kill(m->pid, sig);
+    if (kill(-m->pid, sig) < 0 && errno == ESRCH && m->state == MAINPROC_RUNNING) kill(m->pid, sig);
     sp_debug("forwarded %s to main process group %d", sig_name(sig), (int)m->pid);
 }
 

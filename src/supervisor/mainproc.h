@@ -62,7 +62,7 @@ void mainproc_poll(struct mainproc *m);
 enum mainproc_state mainproc_state(const struct mainproc *m);
 const char *mainproc_state_name(enum mainproc_state s);
 pid_t mainproc_pid(const struct mainproc *m);
-int mainproc_exit_code(const struct mainproc *m); /* -1 while running / none */
+int mainproc_exit_code(const struct mainproc *m);     /* -1 while running / none */
 const char *mainproc_error(const struct mainproc *m); /* exec failure reason, or NULL */
 
 #endif
