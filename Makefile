@@ -96,6 +96,8 @@ run: deps
 test: deps-test
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(O)/asan/sprite-env $(AUNIT_BINS)
 	$(Q)$(MAKE) --no-print-directory test-unit test-e2e test-asan
+	$(Q)if command -v clang-format >/dev/null; then $(MAKE) --no-print-directory format-check; \
+	    else echo "clang-format not installed: format check skipped"; fi
 
 test-unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

@@ -248,6 +248,7 @@ void h_debug_echo(struct api *a, struct http_request *req)
 
 struct streamer {
     uint64_t left;
+    uint64_t sent;
 };
 
 static void stream_abort(struct http_request *req)
@@ -259,16 +260,17 @@ static void stream_abort(struct http_request *req)
 static void stream_pump(struct http_request *req)
 {
     struct streamer *st = req->data;
-    static char chunk[STREAM_CHUNK];
-    if (!chunk[0])
-        for (size_t i = 0; i < sizeof(chunk); i++)
-            chunk[i] = (char)('0' + i % 10);
+    static char pattern[STREAM_CHUNK + 10];
+    if (!pattern[0])
+        for (size_t i = 0; i < sizeof(pattern); i++)
+            pattern[i] = (char)('0' + i % 10);
 
     while (st->left > 0) {
-        size_t n = st->left < sizeof(chunk) ? (size_t)st->left : sizeof(chunk);
-        long backlog = http_stream_write(req, chunk, n);
+        size_t n = st->left < STREAM_CHUNK ? (size_t)st->left : STREAM_CHUNK;
+        long backlog = http_stream_write(req, pattern + st->sent % 10, n);
         if (backlog < 0) return; /* the connection is gone; on_abort frees st */
         st->left -= n;
+        st->sent += n;
         if (backlog > STREAM_HIGH_MARK) return; /* resume on on_drain */
     }
     req->on_abort = NULL;

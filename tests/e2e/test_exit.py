@@ -152,7 +152,7 @@ def test_keep_alive_on_error_keeps_api_up(daemon_factory, mode):
 
 def test_keep_alive_on_error_after_signal_death(daemon_factory):
     d = daemon_factory(command=["sh", "-c", "kill -KILL $$"], args=["-keep-alive-on-error"])
-    p = _wait_process_state(d, ("exited", "failed"))
+    p = _wait_process_state(d, ("exited",))
     assert p["exit_code"] == 137
     d.send_signal(signal.SIGINT)
     assert d.wait() == 137, d.stderr()
@@ -160,8 +160,10 @@ def test_keep_alive_on_error_after_signal_death(daemon_factory):
 
 def test_keep_alive_on_error_after_exec_failure(daemon_factory, tmp_path):
     d = daemon_factory(command=[tmp_path / "missing"], args=["-keep-alive-on-error"])
-    p = _wait_process_state(d, ("exited", "failed"))
+    p = _wait_process_state(d, ("failed",))
     assert p["exit_code"] == 127
+    assert p["pid"] is None
+    assert "missing" in p["error"] and "No such file" in p["error"], p
     d.send_signal(signal.SIGTERM)
     assert d.wait() == 127, d.stderr()
 
