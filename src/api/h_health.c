@@ -11,9 +11,10 @@ static json_t *process_json(const struct api *a)
     if (!m || mainproc_state(m) == MAINPROC_NONE) return json_null();
     enum mainproc_state st = mainproc_state(m);
     int code = mainproc_exit_code(m);
-    json_t *o =
-        json_pack("{s:i, s:s, s:o}", "pid", (int)mainproc_pid(m), "state", mainproc_state_name(st),
-                  "exit_code", code >= 0 ? json_integer(code) : json_null());
+    json_t *o = json_pack("{s:o, s:s, s:o}", "pid",
+                          mainproc_pid(m) > 0 ? json_integer(mainproc_pid(m)) : json_null(),
+                          "state", mainproc_state_name(st), "exit_code",
+                          code >= 0 ? json_integer(code) : json_null());
     if (o && mainproc_error(m)) json_object_set_new(o, "error", json_string(mainproc_error(m)));
     return o;
 }
