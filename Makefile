@@ -23,9 +23,8 @@ endif
 PKGS    := jansson
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wimplicit-fallthrough -Wpointer-arith -Wundef
-BASE_CFLAGS := -std=gnu17 -D_GNU_SOURCE -g $(WARN) -MMD -MP \
-           -DSPRITE_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-           $(EXTRA_CFLAGS)
+BASE_CFLAGS := -std=gnu17 -D_GNU_SOURCE -g $(WARN) -MMD -MP -I$(O)/gen \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson) -lhttp_parser
 
 REL_CFLAGS  := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
@@ -45,7 +44,7 @@ ACORE_OBJS := $(patsubst %.c,$(O)/asan/obj/%.o,$(CORE_SRCS))
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 AUNIT_BINS := $(patsubst tests/unit/%.c,$(O)/asan/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps deps-test run test test-unit test-e2e asan test-asan bench format \
+.PHONY: FORCE all deps deps-test run test test-unit test-e2e asan test-asan bench format \
         format-check clean
 
 all: $(O)/sprite-env $(HELPERS)
@@ -55,6 +54,15 @@ deps:
 
 deps-test:
 	$(Q)bash scripts/deps.sh test
+
+# The version (VERSION + git describe) lives in a generated header that is rewritten only when
+# it changes, so a new commit rebuilds main.o and nothing else.
+$(O)/gen/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define SPRITE_VERSION "$(VERSION)"' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(O)/obj/src/main.o $(O)/asan/obj/src/main.o: $(O)/gen/version.h
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
