@@ -1,7 +1,13 @@
 #!/bin/sh
 # The demo main process of `make run`: prints a heartbeat and stops cleanly on SIGTERM/SIGINT.
-trap 'echo "demo: got SIGTERM, exiting"; exit 0' TERM
-trap 'echo "demo: got SIGINT, exiting"; exit 0' INT
+sleeper=
+stop() {
+    echo "demo: got $1, exiting"
+    [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+    exit 0
+}
+trap 'stop SIGTERM' TERM
+trap 'stop SIGINT' INT
 trap 'echo "demo: got SIGHUP"' HUP
 echo "demo: started as pid $$ under sprite-env"
 n=0
@@ -9,5 +15,6 @@ while :; do
     n=$((n + 1))
     echo "demo: heartbeat $n"
     sleep 10 &
-    wait $!
+    sleeper=$!
+    wait $sleeper
 done

@@ -112,6 +112,10 @@ static void on_reaped(void *owner, pid_t pid, int status)
                 sig_name(WTERMSIG(status)), m->exit_code);
     else
         sp_info("main process %d exited with status %d", (int)pid, m->exit_code);
+    /* Stopping, and the leader is gone: what is left of its group are leftovers (background
+     * jobs of a shell ignore SIGINT, for one), so they get SIGTERM now rather than waiting out
+     * the grace period for a signal they never got. */
+    if (m->phase == STOP_GRACE && group_alive(m)) kill(-pid, SIGTERM);
     m->on_exit(m->ud, m->exit_code);
 }
 

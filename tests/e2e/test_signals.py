@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import (base_env, clean_signals, helper, proc_comm, proc_pgid, proc_status,
+from conftest import (alive, base_env, clean_signals, helper, proc_comm, proc_pgid, proc_status,
                       read_file, wait_for)
 
 NON_TERMINATING = ["HUP", "QUIT", "USR1", "USR2", "WINCH"]
@@ -143,3 +143,17 @@ def test_main_process_is_exec_d_directly(daemon_factory):
     assert proc_comm(pid) == "sleep"
     st = proc_status(pid)
     assert int(st["PPid"]) == d.pid
+
+
+def test_leftovers_of_the_group_get_sigterm_once_the_leader_is_gone(daemon_factory, tmp_path):
+    # A shell's background job ignores SIGINT. After SIGINT the shell (the leader) dies; the
+    # leftover must then get SIGTERM at once instead of lasting the whole grace period (60 s
+    # here, far beyond the test's deadline) until SIGKILL.
+    pidfile = tmp_path / "bg.pid"
+    d = daemon_factory(command=["sh", "-c", f"sleep 1000 & echo $! > {pidfile}; wait"],
+                       args=["-graceful-shutdown-timeout", "60s"])
+    bg = int(wait_for(lambda: read_file(pidfile).strip() or None, what="background pid"))
+    d.send_signal(signal.SIGINT)
+    assert d.wait() == 130, d.stderr()
+    wait_for(lambda: not alive(bg), what=f"leftover {bg} to be gone")
+    assert "SIGKILL" not in d.stderr()
