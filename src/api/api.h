@@ -14,6 +14,7 @@
 
 #include "../os/loop.h"
 #include "../os/reap.h"
+#include "../proc/proc.h"
 #include "../supervisor/mainproc.h"
 #include "http.h"
 
@@ -21,6 +22,7 @@ struct api_ctx {
     struct loop *loop;
     struct reaper *reaper;
     struct mainproc *mainproc;
+    struct proc_table *procs;
     const char *token; /* never NULL or empty */
     const char *version;
     uint64_t started_ms; /* sp_now_ms() at start */

@@ -21,6 +21,7 @@
 
 #include "../base/fd.h"
 #include "../base/log.h"
+#include "../base/str.h"
 #include "../base/time.h"
 #include "http_parse.h"
 
@@ -163,6 +164,37 @@ const char *http_query_get(const struct http_request *req, const char *name, cha
         q = *end ? end + 1 : end;
     }
     return NULL;
+}
+
+char **http_query_all(const struct http_request *req, const char *name)
+{
+    char **out = sp_strv_new(0);
+    const char *q = req->query ? req->query : "";
+    size_t nlen = strlen(name);
+    while (out && *q) {
+        const char *end = strchrnul(q, '&');
+        const char *eq = memchr(q, '=', (size_t)(end - q));
+        const char *kend = eq ? eq : end;
+        char key[256];
+        url_decode(q, (size_t)(kend - q), key, sizeof(key));
+        if (strlen(key) == nlen && memcmp(key, name, nlen) == 0) {
+            size_t vlen = eq ? (size_t)(end - eq - 1) : 0;
+            char *val = malloc(vlen + 1);
+            if (!val) {
+                sp_strv_free(out);
+                return NULL;
+            }
+            url_decode(eq ? eq + 1 : "", vlen, val, vlen + 1);
+            int r = sp_strv_push(&out, val);
+            free(val);
+            if (r < 0) {
+                sp_strv_free(out);
+                return NULL;
+            }
+        }
+        q = *end ? end + 1 : end;
+    }
+    return out;
 }
 
 /* ---- connections ---- */

@@ -84,6 +84,10 @@ const char *http_header_get(const struct http_request *req, const char *name);
 /* Query parameter lookup (percent-decoded into buf); returns buf or NULL when absent. */
 const char *http_query_get(const struct http_request *req, const char *name, char *buf, size_t len);
 
+/* Every value of a repeated query parameter, percent-decoded, as a NULL-terminated vector
+ * (NULL when out of memory; an empty vector when absent). Free with sp_strv_free. */
+char **http_query_all(const struct http_request *req, const char *name);
+
 /* ---- responses ---- */
 
 /* A complete response. extra_headers: zero or more "Name: value\r\n" lines, or NULL. */

@@ -29,6 +29,10 @@ static const struct route routes[] = {
     {"GET", "/health", h_health, R_PUBLIC},
     {"HEAD", "/health", h_health, R_PUBLIC},
     {"GET", "/v1/system", h_system, 0},
+    {"POST", "/exec", h_exec_post, 0},
+    {"POST", "/v1/exec", h_v1_exec, 0},
+    {"GET", "/v1/processes", h_v1_processes, 0},
+    {"*", "/v1/processes/*", h_v1_process, 0},
     {"POST", "/debug/create-zombie", h_debug_create_zombie, R_DEBUG},
     {"GET", "/debug/check-process", h_debug_check_process, R_DEBUG},
     {"GET", "/debug/echo", h_debug_echo, R_DEBUG},
@@ -90,9 +94,14 @@ static void dispatch(void *ud, struct http_request *req)
     for (size_t i = 0; i < SP_ARRAY_LEN(routes); i++) {
         const struct route *r = &routes[i];
         if ((r->flags & R_DEBUG) && !a->ctx.debug_endpoints) continue;
-        if (strcmp(r->path, req->path) != 0) continue;
+        size_t plen = strlen(r->path);
+        if (plen > 1 && r->path[plen - 1] == '*') { /* prefix route: the handler parses the rest */
+            if (strncmp(r->path, req->path, plen - 1) != 0) continue;
+        } else if (strcmp(r->path, req->path) != 0) {
+            continue;
+        }
         path_known = true;
-        if (strcmp(r->method, req->method) == 0) {
+        if (strcmp(r->method, "*") == 0 || strcmp(r->method, req->method) == 0) {
             match = r;
             break;
         }

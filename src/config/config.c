@@ -40,6 +40,11 @@ struct key {
 static const struct key exec_keys[] = {
     {"wrapper_command", K_STRV, OFF(exec_wrapper_command), NULL, 0, 0},
     {"tty_wrapper_command", K_STRV, OFF(exec_tty_wrapper_command), NULL, 0, 0},
+    {"max_processes", K_UINT, OFF(exec.max_processes), NULL, 1, 100000},
+    {"max_args_bytes", K_SIZE, OFF(exec.max_args_bytes), NULL, 4096, 16 * 1024 * 1024},
+    {"log_bytes", K_SIZE, OFF(exec.log_bytes), NULL, 256 * 1024, 1024ull * 1024 * 1024},
+    {"retention", K_DURATION_MS, OFF(exec.retention_ms), NULL, 0, 7 * 86400000ull},
+    {"drain_timeout", K_DURATION_MS, OFF(exec.drain_ms), NULL, 0, 60000},
     {NULL, 0, 0, NULL, 0, 0},
 };
 
@@ -108,6 +113,11 @@ void config_init(struct config *c)
     c->http.idle_timeout_ms = 60000;
     c->http.request_timeout_ms = 30000;
     c->http.write_timeout_ms = 60000;
+    c->exec.max_processes = 1024;
+    c->exec.max_args_bytes = 256 * 1024;
+    c->exec.log_bytes = 1024 * 1024;
+    c->exec.retention_ms = 5 * 60000;
+    c->exec.drain_ms = 250;
 }
 
 void config_free(struct config *c)

@@ -27,6 +27,14 @@ struct config_http {
     uint64_t write_timeout_ms;   /* a response that makes no progress (client not reading) */
 };
 
+struct config_exec {
+    unsigned max_processes; /* running at once */
+    size_t max_args_bytes;  /* argv + env of one exec */
+    size_t log_bytes;       /* output kept per stream of each process */
+    uint64_t retention_ms;  /* exited processes stay listable this long */
+    uint64_t drain_ms;      /* after an exit, wait this long for pipes a child still holds */
+};
+
 struct config {
     enum sp_log_level log_level;
     bool log_json;
@@ -45,6 +53,7 @@ struct config {
     char *api_token; /* NULL: generated and stored under write_dir */
     char *config_path;
     struct config_http http;
+    struct config_exec exec;
     bool show_version;
     bool show_help;
 };

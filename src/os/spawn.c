@@ -7,7 +7,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -99,6 +101,11 @@ SP_NORETURN static void child(const struct spawn_opts *o, int errfd)
         move_fd(o->stdout_fd, STDOUT_FILENO);
         move_fd(o->stderr_fd, STDERR_FILENO);
     }
+    if (!e && o->set_user) {
+        if (setgroups(o->n_groups, o->groups) < 0 || setgid(o->gid) < 0 || setuid(o->uid) < 0)
+            e = errno;
+    }
+    if (!e && o->set_umask) umask(o->umask);
     if (!e && o->cwd && chdir(o->cwd) < 0) {
         e = errno;
         stage = STAGE_CHDIR;

@@ -19,6 +19,14 @@ enum spawn_flags {
 };
 
 struct spawn_opts {
+    /* identity: applied when set_user (groups first, then gid, then uid) */
+    int set_user;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t n_groups;
+    int set_umask;
+    mode_t umask;
     char *const *argv; /* argv[0] is looked up in PATH (from envp) when it has no '/' */
     char *const *envp; /* NULL: the daemon's environ */
     const char *cwd;   /* NULL: inherited */

@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: MIT */
+/* The process table: see proc.h. */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../base/buf.h"
+#include "../base/fd.h"
+#include "../base/log.h"
+#include "../base/str.h"
+#include "../base/time.h"
+#include "../os/sig.h"
+#include "../os/spawn.h"
+#include "../os/users.h"
+
+extern char **environ;
+
+#define READ_CHUNK       65536
+#define READS_PER_EVENT  4  /* fairness: at most this many reads per pipe per loop turn */
+#define READS_AFTER_EXIT 32 /* after the exit: the pipe holds at most its capacity */
+#define STDIN_MAX_QUEUED (4u * 1024 * 1024)
+
+struct pipe_in {
+    struct loop_io io; /* fd -1 once closed */
+    bool eof;
+};
+
+struct proc {
+    struct proc_table *t;
+    struct proc *prev, *next; /* table list, start order */
+    int refs;
+    bool in_table;
+
+    pid_t pid;
+    char tag[64];
+    char **argv;
+    char *cwd;
+    uint64_t started_ms, ended_ms, start_mono_ms, end_mono_ms;
+
+    struct pipe_in out[2];
+    struct outlog log[2];
+    struct loop_io in_io; /* stdin, fd -1 when closed */
+    struct sp_buf in_pending;
+    bool in_close_requested;
+
+    bool reaped, finished, timed_out;
+    int exit_code, term_signal;
+    int pauses;
+
+    struct loop_timer timeout_timer, drain_timer, retention_timer;
+    struct proc_follower *followers;
+    struct proc_follower *iter_next; /* safe iteration while notifying */
+};
+
+struct proc_table {
+    struct loop *loop;
+    struct reaper *reaper;
+    struct proc_limits lim;
+    char **wrapper;
+    struct proc *head, *tail;
+    unsigned running;
+};
+
+static void proc_finish(struct proc *p);
+
+/* ---- table ---- */
+
+int proc_table_new(struct proc_table **out, struct loop *loop, struct reaper *reaper,
+                   const struct proc_limits *lim, char *const *wrapper)
+{
+    struct proc_table *t = calloc(1, sizeof(*t));
+    if (!t) return -ENOMEM;
+    t->loop = loop;
+    t->reaper = reaper;
+    t->lim = *lim;
+    if (wrapper && wrapper[0] && !(t->wrapper = sp_strv_dup(wrapper))) {
+        free(t);
+        return -ENOMEM;
+    }
+    *out = t;
+    return 0;
+}
+
+static void close_in(struct proc *p)
+{
+    if (p->in_io.fd < 0) return;
+    loop_io_stop(p->t->loop, &p->in_io);
+    sp_close(p->in_io.fd);
+    p->in_io.fd = -1;
+    sp_buf_free(&p->in_pending);
+}
+
+static void close_out(struct proc *p, int s)
+{
+    struct pipe_in *o = &p->out[s];
+    if (o->io.fd < 0) return;
+    loop_io_stop(p->t->loop, &o->io);
+    sp_close(o->io.fd);
+    o->io.fd = -1;
+    o->eof = true;
+}
+
+static void proc_free(struct proc *p)
+{
+    struct loop *l = p->t->loop;
+    close_in(p);
+    close_out(p, 0);
+    close_out(p, 1);
+    loop_timer_stop(l, &p->timeout_timer);
+    loop_timer_stop(l, &p->drain_timer);
+    loop_timer_stop(l, &p->retention_timer);
+    outlog_free(&p->log[0]);
+    outlog_free(&p->log[1]);
+    sp_strv_free(p->argv);
+    free(p->cwd);
+    free(p);
+}
+
+static void table_remove(struct proc *p)
+{
+    struct proc_table *t = p->t;
+    if (!p->in_table) return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        t->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        t->tail = p->prev;
+    p->in_table = false;
+}
+
+void proc_ref(struct proc *p)
+{
+    p->refs++;
+}
+
+static void proc_free_deferred(void *arg)
+{
+    proc_free(arg);
+}
+
+void proc_unref(struct proc *p)
+{
+    if (--p->refs > 0) return;
+    table_remove(p);
+    /* pending loop events may still point at our ios: free after the batch */
+    loop_io_stop(p->t->loop, &p->out[0].io);
+    loop_io_stop(p->t->loop, &p->out[1].io);
+    loop_io_stop(p->t->loop, &p->in_io);
+    if (loop_defer(p->t->loop, proc_free_deferred, p) < 0) sp_error("proc: leaking a record");
+}
+
+void proc_table_free(struct proc_table *t)
+{
+    if (!t) return;
+    while (t->head) {
+        struct proc *p = t->head;
+        if (!p->reaped) {
+            kill(-p->pid, SIGKILL);
+            reaper_unwatch(t->reaper, p->pid);
+        }
+        table_remove(p);
+        proc_free(p);
+    }
+    sp_strv_free(t->wrapper);
+    free(t);
+}
+
+/* ---- followers ---- */
+
+void proc_follow(struct proc *p, struct proc_follower *f)
+{
+    f->proc = p;
+    f->prev = NULL;
+    f->next = p->followers;
+    if (p->followers) p->followers->prev = f;
+    p->followers = f;
+    proc_ref(p);
+}
+
+void proc_unfollow(struct proc_follower *f)
+{
+    struct proc *p = f->proc;
+    if (!p) return;
+    if (p->iter_next == f) p->iter_next = f->next;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        p->followers = f->next;
+    if (f->next) f->next->prev = f->prev;
+    f->proc = NULL;
+    f->prev = f->next = NULL;
+    proc_unref(p);
+}
+
+static void notify(struct proc *p, bool exit_event)
+{
+    proc_ref(p);
+    for (struct proc_follower *f = p->followers; f; f = p->iter_next) {
+        p->iter_next = f->next;
+        proc_follower_fn fn = exit_event ? f->on_exit : f->on_output;
+        if (fn) fn(f);
+    }
+    p->iter_next = NULL;
+    proc_unref(p);
+}
+
+/* ---- output ---- */
+
+static void update_out_interest(struct proc *p)
+{
+    for (int s = 0; s < 2; s++) {
+        struct pipe_in *o = &p->out[s];
+        if (o->io.fd < 0) continue;
+        /* after the exit, drain regardless of pauses: the bytes are bounded by the pipe */
+        uint32_t ev = p->pauses > 0 && !p->reaped ? 0 : EPOLLIN;
+        loop_io_set(p->t->loop, &o->io, ev);
+    }
+}
+
+void proc_pause(struct proc *p)
+{
+    if (p->pauses++ == 0) update_out_interest(p);
+}
+
+void proc_resume(struct proc *p)
+{
+    if (p->pauses > 0 && --p->pauses == 0) update_out_interest(p);
+}
+
+/* Reads what the pipe holds (bounded per call); returns true when something was read. */
+static bool read_stream(struct proc *p, int s, int max_reads)
+{
+    struct pipe_in *o = &p->out[s];
+    char buf[READ_CHUNK];
+    bool got = false;
+    for (int i = 0; i < max_reads && o->io.fd >= 0; i++) {
+        ssize_t r = read(o->io.fd, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) break;
+        if (r <= 0) { /* EOF, or EIO from a pty whose other side is gone */
+            close_out(p, s);
+            break;
+        }
+        if (outlog_write(&p->log[s], buf, (size_t)r) < 0)
+            sp_warn("proc %d: out of memory, output dropped", (int)p->pid);
+        got = true;
+        if ((size_t)r < sizeof(buf)) break;
+    }
+    return got;
+}
+
+static void maybe_finish(struct proc *p)
+{
+    if (p->reaped && !p->finished && p->out[0].io.fd < 0 && p->out[1].io.fd < 0) proc_finish(p);
+}
+
+static void out_cb_stream(struct proc *p, int s)
+{
+    proc_ref(p);
+    bool got = read_stream(p, s, READS_PER_EVENT);
+    if (got) notify(p, false);
+    maybe_finish(p);
+    proc_unref(p);
+}
+
+static void out0_cb(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    out_cb_stream(SP_CONTAINER_OF(io, struct proc, out[0].io), 0);
+}
+
+static void out1_cb(struct loop_io *io, uint32_t events)
+{
+    (void)events;
+    out_cb_stream(SP_CONTAINER_OF(io, struct proc, out[1].io), 1);
+}
+
+/* ---- stdin ---- */
+
+static void in_flush(struct proc *p)
+{
+    while (p->in_io.fd >= 0 && sp_buf_pending(&p->in_pending)) {
+        ssize_t w = write(p->in_io.fd, sp_buf_head(&p->in_pending), sp_buf_pending(&p->in_pending));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        if (w < 0) { /* EPIPE: the process closed its stdin */
+            close_in(p);
+            return;
+        }
+        sp_buf_consume(&p->in_pending, (size_t)w);
+    }
+    if (p->in_io.fd < 0) return;
+    if (!sp_buf_pending(&p->in_pending) && p->in_close_requested) {
+        close_in(p);
+        return;
+    }
+    loop_io_set(p->t->loop, &p->in_io, sp_buf_pending(&p->in_pending) ? EPOLLOUT : 0);
+}
+
+static void in_cb(struct loop_io *io, uint32_t events)
+{
+    struct proc *p = SP_CONTAINER_OF(io, struct proc, in_io);
+    if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLOUT)) {
+        close_in(p);
+        return;
+    }
+    in_flush(p);
+}
+
+int proc_stdin_write(struct proc *p, const void *data, size_t n)
+{
+    if (p->in_io.fd < 0 || p->in_close_requested) return -EPIPE;
+    if (sp_buf_pending(&p->in_pending) + n > STDIN_MAX_QUEUED) return -ENOBUFS;
+    int r = sp_buf_append(&p->in_pending, data, n);
+    if (r < 0) return r;
+    in_flush(p);
+    return 0;
+}
+
+void proc_stdin_close(struct proc *p)
+{
+    p->in_close_requested = true;
+    in_flush(p);
+}
+
+/* ---- lifecycle ---- */
+
+static uint64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static void retention_cb(struct loop_timer *tm)
+{
+    struct proc *p = SP_CONTAINER_OF(tm, struct proc, retention_timer);
+    table_remove(p); /* no longer listable; freed when the last follower lets go */
+    proc_unref(p);   /* the table's reference */
+}
+
+static void proc_finish(struct proc *p)
+{
+    struct proc_table *t = p->t;
+    p->finished = true;
+    loop_timer_stop(t->loop, &p->drain_timer);
+    close_out(p, 0);
+    close_out(p, 1);
+    close_in(p);
+    notify(p, true);
+    loop_timer_start(t->loop, &p->retention_timer, t->lim.retention_ms);
+}
+
+static void drain_cb(struct loop_timer *tm)
+{
+    struct proc *p = SP_CONTAINER_OF(tm, struct proc, drain_timer);
+    /* a surviving child still holds the pipes: take what is there and stop waiting */
+    proc_ref(p);
+    bool got = read_stream(p, 0, READS_AFTER_EXIT) | read_stream(p, 1, READS_AFTER_EXIT);
+    if (got) notify(p, false);
+    if (!p->finished) proc_finish(p);
+    proc_unref(p);
+}
+
+static void timeout_cb(struct loop_timer *tm)
+{
+    struct proc *p = SP_CONTAINER_OF(tm, struct proc, timeout_timer);
+    if (p->reaped) return;
+    p->timed_out = true;
+    sp_info("process %d (%s) timed out: SIGKILL to its group", (int)p->pid, p->tag);
+    kill(-p->pid, SIGKILL);
+}
+
+static void on_reaped(void *owner, pid_t pid, int status)
+{
+    struct proc *p = owner;
+    (void)pid;
+    struct proc_table *t = p->t;
+    p->reaped = true;
+    p->exit_code = reaper_status_code(status);
+    p->term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    p->ended_ms = wall_ms();
+    p->end_mono_ms = sp_now_ms();
+    t->running--;
+    loop_timer_stop(t->loop, &p->timeout_timer);
+    proc_ref(p);
+    /* everything the process wrote is in the pipes now: take it all */
+    bool got = read_stream(p, 0, READS_AFTER_EXIT) | read_stream(p, 1, READS_AFTER_EXIT);
+    if (got) notify(p, false);
+    update_out_interest(p);
+    if (!p->finished) {
+        maybe_finish(p);
+        if (!p->finished) loop_timer_start(t->loop, &p->drain_timer, t->lim.drain_ms);
+    }
+    proc_unref(p);
+}
+
+static char **build_env(char *const *extra)
+{
+    char **env = sp_strv_dup(environ);
+    if (!env) return NULL;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        const char *eq = strchr(extra[i], '=');
+        size_t klen = eq ? (size_t)(eq - extra[i]) : strlen(extra[i]);
+        size_t j;
+        for (j = 0; env[j]; j++)
+            if (strncmp(env[j], extra[i], klen) == 0 && env[j][klen] == '=') break;
+        if (env[j]) {
+            char *v = strdup(extra[i]);
+            if (!v) goto oom;
+            free(env[j]);
+            env[j] = v;
+        } else if (sp_strv_push(&env, extra[i]) < 0) {
+            goto oom;
+        }
+    }
+    return env;
+oom:
+    sp_strv_free(env);
+    return NULL;
+}
+
+static size_t strv_bytes(char *const *v)
+{
+    size_t n = 0;
+    for (size_t i = 0; v && v[i]; i++)
+        n += strlen(v[i]) + 1;
+    return n;
+}
+
+static bool tag_in_use(struct proc_table *t, const char *tag)
+{
+    for (struct proc *p = t->head; p; p = p->next)
+        if (!p->finished && strcmp(p->tag, tag) == 0) return true;
+    return false;
+}
+
+static int make_pipes(int fds[2], bool read_end_ours)
+{
+    if (pipe2(fds, O_CLOEXEC) < 0) return -errno;
+    return sp_set_nonblock(read_end_ours ? fds[0] : fds[1], 1);
+}
+
+int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **out,
+               struct sp_err *err)
+{
+    if (!s->argv || !s->argv[0] || !s->argv[0][0])
+        return sp_err_set(err, -EINVAL, "no command given");
+    if (strv_bytes(s->argv) + strv_bytes(s->env) > t->lim.max_args_bytes)
+        return sp_err_set(err, -E2BIG, "command and environment exceed %zu bytes",
+                          t->lim.max_args_bytes);
+    for (size_t i = 0; s->env && s->env[i]; i++)
+        if (!strchr(s->env[i], '=') || s->env[i][0] == '=')
+            return sp_err_set(err, -EINVAL, "environment entry \"%s\" is not KEY=VALUE", s->env[i]);
+    if (t->running >= t->lim.max_procs)
+        return sp_err_set(err, -EAGAIN, "too many processes running (limit %u)", t->lim.max_procs);
+    if (s->tag && s->tag[0]) {
+        if (strlen(s->tag) >= 64 || strspn(s->tag, "0123456789") == strlen(s->tag))
+            return sp_err_set(err, -EINVAL, "tag must be 1 to 63 characters and not all digits");
+        if (tag_in_use(t, s->tag))
+            return sp_err_set(err, -EEXIST, "tag \"%s\" is in use by a running process", s->tag);
+    }
+    struct user_ids uid;
+    if (s->user && s->user[0] && users_lookup("/", s->user, &uid, err) < 0) return err->code;
+
+    struct proc *p = calloc(1, sizeof(*p));
+    if (!p) return sp_err_set(err, -ENOMEM, "out of memory");
+    p->t = t;
+    p->refs = 1; /* the table's */
+    p->exit_code = -1;
+    loop_io_init(&p->out[0].io, -1, out0_cb);
+    loop_io_init(&p->out[1].io, -1, out1_cb);
+    loop_io_init(&p->in_io, -1, in_cb);
+    loop_timer_init(&p->timeout_timer, timeout_cb);
+    loop_timer_init(&p->drain_timer, drain_cb);
+    loop_timer_init(&p->retention_timer, retention_cb);
+    outlog_init(&p->log[0], t->lim.log_bytes);
+    outlog_init(&p->log[1], t->lim.log_bytes);
+    if (s->tag && s->tag[0]) {
+        snprintf(p->tag, sizeof(p->tag), "%s", s->tag);
+    } else {
+        unsigned char rnd[4];
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) memset(rnd, 0, sizeof(rnd));
+        char hex[9];
+        sp_hex_encode(rnd, sizeof(rnd), hex);
+        snprintf(p->tag, sizeof(p->tag), "proc-%s", hex);
+    }
+    p->argv = sp_strv_dup(s->argv);
+    p->cwd = s->cwd ? strdup(s->cwd) : NULL;
+    char **env = build_env(s->env);
+    char **argv = NULL;
+    int r = 0;
+    if (!p->argv || (s->cwd && !p->cwd) || !env) {
+        r = sp_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (s->wrap && t->wrapper) {
+        argv = sp_strv_dup(t->wrapper);
+        for (size_t i = 0; argv && s->argv[i]; i++)
+            if (sp_strv_push(&argv, s->argv[i]) < 0) {
+                sp_strv_free(argv);
+                argv = NULL;
+            }
+        if (!argv) {
+            r = sp_err_set(err, -ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+
+    int in[2] = {-1, -1}, o1[2] = {-1, -1}, o2[2] = {-1, -1};
+    if ((r = make_pipes(o1, true)) < 0 || (r = make_pipes(o2, true)) < 0 ||
+        (s->stdin_open && (r = make_pipes(in, false)) < 0)) {
+        sp_err_set(err, r, "pipe: %s", strerror(-r));
+        goto fail_pipes;
+    }
+    if (!s->stdin_open) {
+        in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (in[0] < 0) {
+            r = sp_err_set(err, -errno, "/dev/null: %s", strerror(errno));
+            goto fail_pipes;
+        }
+    }
+    struct spawn_opts so = {
+        .argv = argv ? argv : p->argv,
+        .envp = env,
+        .cwd = s->cwd,
+        .flags = SPAWN_SETPGID,
+        .stdin_fd = in[0],
+        .stdout_fd = o1[1],
+        .stderr_fd = o2[1],
+    };
+    if (s->user && s->user[0]) {
+        so.set_user = 1;
+        so.uid = uid.uid;
+        so.gid = uid.gid;
+        so.groups = uid.groups;
+        so.n_groups = uid.n_groups;
+    }
+    if (s->umask >= 0) {
+        so.set_umask = 1;
+        so.umask = (mode_t)s->umask;
+    }
+    r = spawn(&so, &p->pid, err);
+    sp_close(in[0]);
+    sp_close(o1[1]);
+    sp_close(o2[1]);
+    in[0] = o1[1] = o2[1] = -1;
+    if (r < 0) goto fail_pipes;
+    if ((r = reaper_watch(t->reaper, p->pid, on_reaped, p)) < 0) {
+        kill(-p->pid, SIGKILL); /* its status will be counted as an orphan's */
+        sp_err_set(err, r, "out of memory");
+        goto fail_pipes;
+    }
+
+    p->started_ms = wall_ms();
+    p->start_mono_ms = sp_now_ms();
+    p->out[0].io.fd = o1[0];
+    p->out[1].io.fd = o2[0];
+    p->in_io.fd = in[1];
+    loop_io_start(t->loop, &p->out[0].io, EPOLLIN);
+    loop_io_start(t->loop, &p->out[1].io, EPOLLIN);
+    if (p->in_io.fd >= 0) loop_io_start(t->loop, &p->in_io, 0);
+    if (s->timeout_ms) loop_timer_start(t->loop, &p->timeout_timer, s->timeout_ms);
+    t->running++;
+    p->prev = t->tail;
+    if (t->tail)
+        t->tail->next = p;
+    else
+        t->head = p;
+    t->tail = p;
+    p->in_table = true;
+    sp_strv_free(env);
+    sp_strv_free(argv);
+    sp_debug("process %d (%s) started: %s", (int)p->pid, p->tag, p->argv[0]);
+    *out = p;
+    return 0;
+
+fail_pipes:
+    sp_close(in[0]);
+    sp_close(in[1]);
+    sp_close(o1[0]);
+    sp_close(o1[1]);
+    sp_close(o2[0]);
+    sp_close(o2[1]);
+fail:
+    sp_strv_free(env);
+    sp_strv_free(argv);
+    proc_free(p);
+    return r;
+}
+
+struct proc *proc_find(struct proc_table *t, const char *sel)
+{
+    uint64_t pid;
+    if (sp_parse_u64(sel, 0x7fffffff, &pid) == 0) {
+        for (struct proc *p = t->tail; p; p = p->prev)
+            if (p->pid == (pid_t)pid) return p;
+        return NULL;
+    }
+    struct proc *newest = NULL;
+    for (struct proc *p = t->tail; p; p = p->prev) {
+        if (strcmp(p->tag, sel) != 0) continue;
+        if (!p->finished) return p;
+        if (!newest) newest = p;
+    }
+    return newest;
+}
+
+struct proc *proc_next(struct proc_table *t, struct proc *prev)
+{
+    return prev ? prev->next : t->head;
+}
+
+size_t proc_read(struct proc *p, enum proc_stream s, uint64_t *cursor, void *dst, size_t n,
+                 uint64_t *missed)
+{
+    return outlog_read(&p->log[s], cursor, dst, n, missed);
+}
+
+const struct outlog *proc_log(const struct proc *p, enum proc_stream s)
+{
+    return &p->log[s];
+}
+
+int proc_signal(struct proc *p, int sig)
+{
+    if (p->reaped) return -ESRCH;
+    if (kill(-p->pid, sig) < 0 && kill(p->pid, sig) < 0) return -errno;
+    return 0;
+}
+
+pid_t proc_pid(const struct proc *p)
+{
+    return p->pid;
+}
+const char *proc_tag(const struct proc *p)
+{
+    return p->tag;
+}
+char *const *proc_argv(const struct proc *p)
+{
+    return p->argv;
+}
+const char *proc_cwd(const struct proc *p)
+{
+    return p->cwd;
+}
+bool proc_running(const struct proc *p)
+{
+    return !p->reaped;
+}
+bool proc_finished(const struct proc *p)
+{
+    return p->finished;
+}
+int proc_exit_code(const struct proc *p)
+{
+    return p->exit_code;
+}
+int proc_term_signal(const struct proc *p)
+{
+    return p->term_signal;
+}
+bool proc_timed_out(const struct proc *p)
+{
+    return p->timed_out;
+}
+uint64_t proc_started_ms(const struct proc *p)
+{
+    return p->started_ms;
+}
+uint64_t proc_ended_ms(const struct proc *p)
+{
+    return p->ended_ms;
+}
+uint64_t proc_duration_ms(const struct proc *p)
+{
+    return (p->reaped ? p->end_mono_ms : sp_now_ms()) - p->start_mono_ms;
+}
