@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev)
-test_pkgs=(libcmocka-dev python3-pytest util-linux procps curl)
+test_pkgs=(libcmocka-dev python3-pytest python3-websocket util-linux procps curl)
 bench_pkgs=(tini dumb-init hyperfine)
 
 want=("${build_pkgs[@]}")

@@ -22,5 +22,7 @@ void h_exec_post(struct api *a, struct http_request *req);
 void h_v1_exec(struct api *a, struct http_request *req);
 void h_v1_processes(struct api *a, struct http_request *req);
 void h_v1_process(struct api *a, struct http_request *req);
+void h_exec_get(struct api *a, struct http_request *req);
+void h_process_stream(struct api *a, struct http_request *req, struct proc *p);
 
 #endif

@@ -694,7 +694,20 @@ void h_v1_process(struct api *a, struct http_request *req)
                      "{\"code\":\"method_not_allowed\",\"message\":\"use GET or DELETE\"}\n", 60);
         return;
     }
-    if (*sub && strcmp(sub, "stdin") != 0) {
+    if (strcmp(sub, "stream") == 0) {
+        if (!is_get) {
+            http_respond(req, 405, "application/json", "Allow: GET\r\n",
+                         "{\"code\":\"method_not_allowed\",\"message\":\"use GET\"}\n", 50);
+            return;
+        }
+        if (!p) {
+            http_respond_error(req, 404, "not_found", "no process with pid or tag \"%s\"", sel);
+            return;
+        }
+        h_process_stream(a, req, p);
+        return;
+    }
+    if (*sub && strcmp(sub, "stdin") != 0 && strcmp(sub, "resize") != 0) {
         http_respond_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);
         return;
     }
@@ -726,6 +739,32 @@ void h_v1_process(struct api *a, struct http_request *req)
         api_respond_json(req, 200,
                          json_pack("{s:i, s:s, s:s}", "pid", (int)proc_pid(p), "tag", proc_tag(p),
                                    "signal", sig_name(sig)));
+        return;
+    }
+    if (strcmp(sub, "resize") == 0) {
+        json_t *o;
+        if (parse_json_object(req, &o) < 0) return;
+        json_t *c = json_object_get(o, "cols"), *r = json_object_get(o, "rows");
+        if (!json_is_integer(c) || !json_is_integer(r) || json_integer_value(c) < 1 ||
+            json_integer_value(r) < 1 || json_integer_value(c) > 9999 ||
+            json_integer_value(r) > 9999) {
+            json_decref(o);
+            http_respond_error(req, 400, "bad_request", "cols and rows: integers from 1 to 9999");
+            return;
+        }
+        int e = proc_resize(p, (unsigned short)json_integer_value(c),
+                            (unsigned short)json_integer_value(r));
+        json_decref(o);
+        if (e == -ENOTTY) {
+            http_respond_error(req, 409, "not_a_tty", "process %d has no terminal",
+                               (int)proc_pid(p));
+            return;
+        }
+        if (e < 0) {
+            http_respond_error(req, 409, "not_running", "process %d has exited", (int)proc_pid(p));
+            return;
+        }
+        api_respond_json(req, 200, json_pack("{s:b}", "ok", 1));
         return;
     }
     /* POST …/stdin */

@@ -30,6 +30,7 @@ static const struct route routes[] = {
     {"HEAD", "/health", h_health, R_PUBLIC},
     {"GET", "/v1/system", h_system, 0},
     {"POST", "/exec", h_exec_post, 0},
+    {"GET", "/exec", h_exec_get, 0},
     {"POST", "/v1/exec", h_v1_exec, 0},
     {"GET", "/v1/processes", h_v1_processes, 0},
     {"*", "/v1/processes/*", h_v1_process, 0},

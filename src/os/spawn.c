@@ -101,6 +101,7 @@ SP_NORETURN static void child(const struct spawn_opts *o, int errfd)
         move_fd(o->stdout_fd, STDOUT_FILENO);
         move_fd(o->stderr_fd, STDERR_FILENO);
     }
+    if (!e && (o->flags & SPAWN_CTTY) && ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0) e = errno;
     if (!e && o->set_user) {
         if (setgroups(o->n_groups, o->groups) < 0 || setgid(o->gid) < 0 || setuid(o->uid) < 0)
             e = errno;

@@ -16,6 +16,7 @@ enum spawn_flags {
     SPAWN_SETPGID = 1 << 0,    /* own process group (pgid = pid) */
     SPAWN_SETSID = 1 << 1,     /* own session */
     SPAWN_FOREGROUND = 1 << 2, /* with SETPGID: become the terminal's foreground group */
+    SPAWN_CTTY = 1 << 3,       /* with SETSID: stdin (a pty slave) becomes the controlling tty */
 };
 
 struct spawn_opts {

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <termios.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,7 +54,8 @@ struct proc {
     struct sp_buf in_pending;
     bool in_close_requested;
 
-    bool reaped, finished, timed_out;
+    bool reaped, finished, timed_out, tty, detachable;
+    size_t n_followers;
     int exit_code, term_signal;
     int pauses;
 
@@ -186,6 +189,7 @@ void proc_follow(struct proc *p, struct proc_follower *f)
     f->next = p->followers;
     if (p->followers) p->followers->prev = f;
     p->followers = f;
+    p->n_followers++;
     proc_ref(p);
 }
 
@@ -201,6 +205,7 @@ void proc_unfollow(struct proc_follower *f)
     if (f->next) f->next->prev = f->prev;
     f->proc = NULL;
     f->prev = f->next = NULL;
+    p->n_followers--;
     proc_unref(p);
 }
 
@@ -331,8 +336,56 @@ int proc_stdin_write(struct proc *p, const void *data, size_t n)
 
 void proc_stdin_close(struct proc *p)
 {
+    if (p->tty) return; /* a terminal has no end of input: the client sends ^D if it wants */
     p->in_close_requested = true;
     in_flush(p);
+}
+
+int proc_resize(struct proc *p, unsigned short cols, unsigned short rows)
+{
+    if (!p->tty || p->out[0].io.fd < 0) return -ENOTTY;
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    return ioctl(p->out[0].io.fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
+}
+
+bool proc_is_tty(const struct proc *p)
+{
+    return p->tty;
+}
+
+bool proc_is_detachable(const struct proc *p)
+{
+    return p->detachable;
+}
+
+size_t proc_follower_count(const struct proc *p)
+{
+    return p->n_followers;
+}
+
+/* A pty pair: the master (non-blocking, ours) and the slave (for the child). */
+static int open_pty(int *master, int *slave, unsigned short cols, unsigned short rows)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -errno;
+    char name[64];
+    if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+        int e = errno;
+        sp_close(m);
+        return -e;
+    }
+    int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (sl < 0) {
+        int e = errno;
+        sp_close(m);
+        return -e;
+    }
+    struct winsize ws = {.ws_row = rows ? rows : 24, .ws_col = cols ? cols : 80};
+    ioctl(m, TIOCSWINSZ, &ws);
+    sp_set_nonblock(m, 1);
+    *master = m;
+    *slave = sl;
+    return 0;
 }
 
 /* ---- lifecycle ---- */
@@ -480,6 +533,7 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
     p->t = t;
     p->refs = 1; /* the table's */
     p->exit_code = -1;
+    p->detachable = s->detachable;
     loop_io_init(&p->out[0].io, -1, out0_cb);
     loop_io_init(&p->out[1].io, -1, out1_cb);
     loop_io_init(&p->in_io, -1, in_cb);
@@ -520,12 +574,27 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
     }
 
     int in[2] = {-1, -1}, o1[2] = {-1, -1}, o2[2] = {-1, -1};
-    if ((r = make_pipes(o1, true)) < 0 || (r = make_pipes(o2, true)) < 0 ||
-        (s->stdin_open && (r = make_pipes(in, false)) < 0)) {
+    if (s->tty) {
+        /* o1[0] = master (read), in[1] = a dup of it (write), the slave is 0, 1 and 2 */
+        int m = -1, sl = -1;
+        if ((r = open_pty(&m, &sl, s->cols, s->rows)) < 0) {
+            sp_err_set(err, r, "pty: %s", strerror(-r));
+            goto fail_pipes;
+        }
+        o1[0] = m;
+        in[0] = sl;
+        in[1] = fcntl(m, F_DUPFD_CLOEXEC, 3);
+        if (in[1] < 0) {
+            r = sp_err_set(err, -errno, "dup: %s", strerror(errno));
+            goto fail_pipes;
+        }
+        p->tty = true;
+    } else if ((r = make_pipes(o1, true)) < 0 || (r = make_pipes(o2, true)) < 0 ||
+               (s->stdin_open && (r = make_pipes(in, false)) < 0)) {
         sp_err_set(err, r, "pipe: %s", strerror(-r));
         goto fail_pipes;
     }
-    if (!s->stdin_open) {
+    if (!s->stdin_open && !s->tty) {
         in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (in[0] < 0) {
             r = sp_err_set(err, -errno, "/dev/null: %s", strerror(errno));
@@ -536,10 +605,10 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
         .argv = argv ? argv : p->argv,
         .envp = env,
         .cwd = s->cwd,
-        .flags = SPAWN_SETPGID,
+        .flags = s->tty ? SPAWN_SETSID | SPAWN_CTTY : SPAWN_SETPGID,
         .stdin_fd = in[0],
-        .stdout_fd = o1[1],
-        .stderr_fd = o2[1],
+        .stdout_fd = s->tty ? in[0] : o1[1],
+        .stderr_fd = s->tty ? in[0] : o2[1],
     };
     if (s->user && s->user[0]) {
         so.set_user = 1;
@@ -570,7 +639,7 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
     p->out[1].io.fd = o2[0];
     p->in_io.fd = in[1];
     loop_io_start(t->loop, &p->out[0].io, EPOLLIN);
-    loop_io_start(t->loop, &p->out[1].io, EPOLLIN);
+    if (p->out[1].io.fd >= 0) loop_io_start(t->loop, &p->out[1].io, EPOLLIN);
     if (p->in_io.fd >= 0) loop_io_start(t->loop, &p->in_io, 0);
     if (s->timeout_ms) loop_timer_start(t->loop, &p->timeout_timer, s->timeout_ms);
     t->running++;

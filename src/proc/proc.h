@@ -41,15 +41,18 @@ struct proc_limits {
 };
 
 struct proc_spec {
-    char *const *argv;   /* required; argv[0] is looked up in PATH */
-    char *const *env;    /* "K=V" added to (or replacing in) the daemon's environment */
-    const char *cwd;     /* NULL: the daemon's */
-    const char *user;    /* NULL: the daemon's; else users_lookup() syntax */
-    int umask;           /* -1: inherited */
-    const char *tag;     /* NULL or "": "proc-" + 8 hex */
-    uint64_t timeout_ms; /* 0: none; else SIGKILL to the group at the deadline */
-    bool stdin_open;     /* stdin is a pipe the API can write to; else /dev/null */
-    bool wrap;           /* prefix exec.wrapper_command */
+    char *const *argv;         /* required; argv[0] is looked up in PATH */
+    char *const *env;          /* "K=V" added to (or replacing in) the daemon's environment */
+    const char *cwd;           /* NULL: the daemon's */
+    const char *user;          /* NULL: the daemon's; else users_lookup() syntax */
+    int umask;                 /* -1: inherited */
+    const char *tag;           /* NULL or "": "proc-" + 8 hex */
+    uint64_t timeout_ms;       /* 0: none; else SIGKILL to the group at the deadline */
+    bool stdin_open;           /* stdin is a pipe the API can write to; else /dev/null */
+    bool detachable;           /* listed as a session; survives its client (GET /exec) */
+    bool tty;                  /* a pty: own session, the pty as controlling terminal */
+    unsigned short cols, rows; /* initial pty size (0: 80x24) */
+    bool wrap;                 /* prefix exec.wrapper_command */
 };
 
 struct proc;
@@ -105,6 +108,12 @@ const struct outlog *proc_log(const struct proc *p, enum proc_stream s);
 int proc_stdin_write(struct proc *p, const void *data, size_t n);
 /* Closes stdin once everything queued is written. */
 void proc_stdin_close(struct proc *p);
+
+/* Sets the pty size (the kernel sends SIGWINCH to its foreground group). -ENOTTY without pty. */
+int proc_resize(struct proc *p, unsigned short cols, unsigned short rows);
+bool proc_is_tty(const struct proc *p);
+bool proc_is_detachable(const struct proc *p);
+size_t proc_follower_count(const struct proc *p);
 
 /* Signals the process group. -ESRCH when it has finished. */
 int proc_signal(struct proc *p, int sig);
