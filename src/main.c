@@ -164,9 +164,20 @@ static int setup_token(struct daemon *d, struct sp_err *err)
         d->cfg.write_dir ? d->cfg.write_dir : default_write_dir(dirbuf, sizeof(dirbuf));
     int r = mkdir_p(dir);
     if (r < 0) return sp_err_set(err, r, "state directory %s: %s", dir, strerror(-r));
+    /* The token lives here: refuse a directory someone else could have planted or can read. */
+    struct stat st;
+    if (lstat(dir, &st) < 0)
+        return sp_err_set(err, -errno, "state directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+        return sp_err_set(err, -EPERM,
+                          "state directory %s must be a directory owned by uid %u that group and "
+                          "others cannot write to",
+                          dir, (unsigned)geteuid());
     snprintf(path, sizeof(path), "%s/api-token", dir);
 
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno != ENOENT)
+        return sp_err_set(err, -errno, "reading %s: %s", path, strerror(errno));
     if (fd >= 0) {
         ssize_t n = sp_read(fd, d->token, sizeof(d->token) - 1);
         sp_close(fd);
@@ -178,6 +189,7 @@ static int setup_token(struct daemon *d, struct sp_err *err)
             sp_info("API token read from %s", path);
             return 0;
         }
+        return sp_err_set(err, -EINVAL, "%s is empty: remove it to have a new token made", path);
     }
     unsigned char raw[32];
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))

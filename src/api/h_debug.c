@@ -153,6 +153,7 @@ struct echo_conn {
     struct api *api;
     struct loop_io io;
     struct sp_buf pending; /* bytes not yet written back */
+    struct http_hijack_owner owner;
 };
 
 static void echo_free(void *arg)
@@ -166,8 +167,14 @@ static void echo_close(struct echo_conn *e)
 {
     loop_io_stop(e->api->ctx.loop, &e->io);
     close(e->io.fd);
+    http_hijack_done(&e->owner);
     if (loop_defer(e->api->ctx.loop, echo_free, e) < 0) { /* leak rather than use after free */
     }
+}
+
+static void echo_owner_close(struct http_hijack_owner *o)
+{
+    echo_close(SP_CONTAINER_OF(o, struct echo_conn, owner));
 }
 
 static bool echo_flush(struct echo_conn *e)
@@ -220,8 +227,9 @@ void h_debug_echo(struct api *a, struct http_request *req)
     static const char resp[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
                                "Upgrade: echo\r\n\r\n";
     int fd;
+    e->owner.close = echo_owner_close;
     if (sp_buf_append(&e->pending, resp, sizeof(resp) - 1) < 0 ||
-        http_hijack(req, &fd, &e->pending) < 0) {
+        http_hijack(req, &fd, &e->pending, &e->owner) < 0) {
         sp_buf_free(&e->pending);
         free(e);
         http_respond_error(req, 503, "out_of_memory", "out of memory");
@@ -231,6 +239,7 @@ void h_debug_echo(struct api *a, struct http_request *req)
     loop_io_init(&e->io, fd, echo_io);
     if (loop_io_start(a->ctx.loop, &e->io, EPOLLOUT) < 0) {
         close(fd);
+        http_hijack_done(&e->owner);
         echo_free(e);
         return;
     }

@@ -54,13 +54,15 @@ struct http_conn {
     struct http_request req;
     enum conn_state state;
     bool is_unix;
-    bool streaming;     /* a chunked/close-delimited body is open */
-    bool chunked;       /* the stream uses chunked encoding */
-    bool resp_started;  /* status line queued */
-    bool close_after;   /* close once the response is flushed */
-    bool sent_continue; /* 100 Continue already sent for this request */
-    bool in_dispatch;   /* the handler is running on our stack */
-    bool linger;        /* after the response: shut down writes and drain before closing */
+    bool streaming;         /* a chunked/close-delimited body is open */
+    bool chunked;           /* the stream uses chunked encoding */
+    bool resp_started;      /* status line queued */
+    bool close_after;       /* close once the response is flushed */
+    bool sent_continue;     /* 100 Continue already sent for this request */
+    bool in_dispatch;       /* the handler is running on our stack */
+    bool linger;            /* after the response: shut down writes and drain before closing */
+    bool head_only;         /* a streamed answer to HEAD: headers only */
+    uint64_t idle_since_ms; /* when the connection last became idle (between requests) */
     bool closed;
     uint64_t req_start_ms;
     uint64_t write_progress_ms;
@@ -74,7 +76,8 @@ struct http_server {
     void *ud;
     struct listener *listeners;
     struct http_conn *conns;
-    unsigned n_conns;
+    struct http_hijack_owner *hijacked;
+    unsigned n_conns; /* served and hijacked connections */
 };
 
 static void conn_close(struct http_conn *c);
@@ -208,14 +211,24 @@ static void conn_free_deferred(void *arg)
     free(c);
 }
 
+static void conn_abort_deferred(void *arg)
+{
+    struct http_conn *c = arg;
+    void (*abort_fn)(struct http_request *) = c->req.on_abort;
+    c->req.on_abort = NULL;
+    c->req.on_drain = NULL;
+    if (abort_fn) abort_fn(&c->req);
+}
+
 static void request_begin(struct http_conn *c)
 {
     http_request_clear(&c->req);
     c->req.conn = c;
     c->req.is_unix = c->is_unix;
     http_reqparser_reset(&c->rp, &c->req);
-    c->streaming = c->chunked = c->resp_started = c->sent_continue = false;
+    c->streaming = c->chunked = c->resp_started = c->sent_continue = c->head_only = false;
     c->state = C_READING;
+    c->idle_since_ms = sp_now_ms();
 }
 
 static void conn_close(struct http_conn *c)
@@ -223,11 +236,9 @@ static void conn_close(struct http_conn *c)
     struct http_server *s = c->srv;
     if (c->closed) return;
     c->closed = true;
-    if (c->state == C_HANDLING && c->req.on_abort) {
-        void (*abort_fn)(struct http_request *) = c->req.on_abort;
-        c->req.on_abort = NULL;
-        abort_fn(&c->req);
-    }
+    /* The handler may be on the stack right now (a write it made failed): tell it from the loop,
+     * never from inside its own call. The free is deferred behind this, so req stays valid. */
+    if (c->state == C_HANDLING && c->req.on_abort) loop_defer(s->loop, conn_abort_deferred, c);
     loop_timer_stop(s->loop, &c->timer);
     loop_io_stop(s->loop, &c->io);
     sp_close(c->io.fd);
@@ -272,6 +283,9 @@ static void conn_update(struct http_conn *c)
 
     if (c->closed) return;
     if (c->state == C_READING || c->state == C_LINGER) ev |= EPOLLIN;
+    /* While a request is served, notice a client that goes away (a disconnect must stop what
+     * it started). A client that half-closes after its request counts as gone too. */
+    if (c->state == C_HANDLING) ev |= EPOLLRDHUP;
     if (sp_buf_pending(&c->out)) ev |= EPOLLOUT;
     if (loop_io_set(l, &c->io, ev) < 0) {
         conn_close(c);
@@ -283,7 +297,7 @@ static void conn_update(struct http_conn *c)
         return; /* armed once when lingering starts */
     } else if (c->state == C_READING) {
         deadline = c->rp.started ? c->req_start_ms + c->srv->lim.request_timeout_ms
-                                 : now + c->srv->lim.idle_timeout_ms;
+                                 : c->idle_since_ms + c->srv->lim.idle_timeout_ms;
     }
     if (deadline)
         loop_timer_start(l, &c->timer, deadline > now ? deadline - now : 0);
@@ -378,7 +392,7 @@ static void conn_process_input(struct http_conn *c)
             conn_dispatch(c);
             continue; /* if the response finished synchronously, state is READING again */
         }
-        if (c->rp.expect_continue && !c->sent_continue) {
+        if (c->rp.expect_continue && !c->sent_continue && c->req.http_minor >= 1) {
             c->sent_continue = true;
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             if (sp_buf_append(&c->out, cont, sizeof(cont) - 1) == 0) conn_flush(c);
@@ -407,6 +421,10 @@ static void conn_io_cb(struct loop_io *io, uint32_t events)
         }
     }
     if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
+        conn_close(c);
+        return;
+    }
+    if ((events & EPOLLRDHUP) && c->state == C_HANDLING) {
         conn_close(c);
         return;
     }
@@ -468,11 +486,21 @@ static void queue_status_and_headers(struct http_conn *c, int status, const char
     c->resp_started = true;
 }
 
+/* Ending a request on a connection that is already gone: nothing to send, and the request is
+ * the caller's no more (no on_abort will follow). */
+static bool ended_on_closed(struct http_conn *c)
+{
+    if (!c->closed) return false;
+    c->req.on_abort = NULL;
+    c->req.on_drain = NULL;
+    return true;
+}
+
 void http_respond(struct http_request *req, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t len)
 {
     struct http_conn *c = req->conn;
-    if (c->resp_started) return;
+    if (ended_on_closed(c) || c->resp_started) return;
     bool head = req->method && strcmp(req->method, "HEAD") == 0;
     queue_status_and_headers(c, status, content_type, extra_headers, (long)len);
     if (!head && len) sp_buf_append(&c->out, body, len);
@@ -506,9 +534,11 @@ void http_stream_begin(struct http_request *req, int status, const char *content
                        const char *extra_headers)
 {
     struct http_conn *c = req->conn;
-    if (c->resp_started) return;
-    queue_status_and_headers(c, status, content_type, extra_headers, -1);
+    if (c->closed || c->resp_started) return;
+    bool head = req->method && strcmp(req->method, "HEAD") == 0;
+    queue_status_and_headers(c, status, content_type, extra_headers, head ? 0 : -1);
     c->streaming = true;
+    c->head_only = head;
     conn_flush(c);
 }
 
@@ -517,7 +547,7 @@ long http_stream_write(struct http_request *req, const void *data, size_t len)
     struct http_conn *c = req->conn;
     if (c->closed) return -EPIPE;
     if (!c->streaming) return -EINVAL;
-    if (len == 0) return (long)sp_buf_pending(&c->out);
+    if (len == 0 || c->head_only) return (long)sp_buf_pending(&c->out);
     int r = 0;
     if (c->chunked) r = sp_buf_printf(&c->out, "%zx\r\n", len);
     if (r == 0) r = sp_buf_append(&c->out, data, len);
@@ -533,13 +563,14 @@ long http_stream_write(struct http_request *req, const void *data, size_t len)
 void http_stream_end(struct http_request *req)
 {
     struct http_conn *c = req->conn;
-    if (!c->streaming) return;
-    if (c->chunked) sp_buf_append(&c->out, "0\r\n\r\n", 5);
+    if (ended_on_closed(c) || !c->streaming) return;
+    if (c->chunked && !c->head_only) sp_buf_append(&c->out, "0\r\n\r\n", 5);
     c->streaming = false;
     conn_response_done(c);
 }
 
-int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest)
+int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest,
+                struct http_hijack_owner *owner)
 {
     struct http_conn *c = req->conn;
     struct http_server *s = c->srv;
@@ -558,10 +589,28 @@ int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest)
     else
         s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    s->n_conns--;
+    /* still counted in n_conns: the owner's connection until http_hijack_done */
+    owner->srv = s;
+    owner->prev = NULL;
+    owner->next = s->hijacked;
+    if (s->hijacked) s->hijacked->prev = owner;
+    s->hijacked = owner;
     if (loop_defer(s->loop, conn_free_deferred, c) < 0)
         sp_error("http: leaking a connection record (out of memory)");
     return 0;
+}
+
+void http_hijack_done(struct http_hijack_owner *o)
+{
+    struct http_server *s = o->srv;
+    if (!s) return;
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        s->hijacked = o->next;
+    if (o->next) o->next->prev = o->prev;
+    o->srv = NULL;
+    s->n_conns--;
 }
 
 /* ---- listeners ---- */
@@ -694,10 +743,14 @@ static int listen_tcp(const char *addr, struct listener *ls, char *bound, size_t
         memmove(host, host + 1, hlen - 2);
         host[hlen - 2] = '\0';
     }
-    if (!*port) return sp_err_set(err, -EINVAL, "listen %s: missing port", addr);
+    uint64_t portnum;
+    if (sp_parse_u64(port, 65535, &portnum) < 0)
+        return sp_err_set(err, -EINVAL, "listen %s: the port must be a number from 0 to 65535",
+                          addr);
 
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int gr = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (gr != 0) return sp_err_set(err, -EINVAL, "listen %s: %s", addr, gai_strerror(gr));
@@ -790,5 +843,10 @@ void http_server_free(struct http_server *s)
     }
     while (s->conns)
         conn_close(s->conns);
+    while (s->hijacked) {
+        struct http_hijack_owner *o = s->hijacked;
+        o->close(o);
+        if (s->hijacked == o) http_hijack_done(o); /* the owner forgot: do not loop forever */
+    }
     free(s);
 }

@@ -39,6 +39,8 @@ struct http_limits {
     uint64_t write_timeout_ms;
 };
 
+struct http_hijack_owner;
+
 struct http_header {
     char *name; /* as sent */
     char *value;
@@ -106,12 +108,27 @@ long http_stream_write(struct http_request *req, const void *data, size_t len);
 void http_stream_end(struct http_request *req);
 
 /*
+ * An owner of a connection taken from the server. It still counts against max_connections until
+ * the owner calls http_hijack_done(); when the server is freed first, it calls close() on every
+ * owner, which must then finish the connection (and call http_hijack_done).
+ */
+struct http_hijack_owner {
+    void (*close)(struct http_hijack_owner *o);
+    struct http_server *srv; /* private */
+    struct http_hijack_owner *prev, *next;
+};
+
+/*
  * Takes the connection away from the server: the caller now owns the socket fd (non-blocking,
  * close-on-exec) and receives any bytes the client already sent after the request. The request
- * is freed before this returns, so copy what you need first. Only valid before any response was
- * started. Returns 0 or -errno (then the request is still the caller's to answer).
+ * must not be used afterwards (it is freed after the current loop batch), so copy what you need
+ * first. Only valid before any response was started. Returns 0 or -errno (then the request is
+ * still the caller's to answer).
  */
-int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest);
+int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest,
+                struct http_hijack_owner *owner);
+/* The owner is done with a hijacked connection (it has closed the fd). */
+void http_hijack_done(struct http_hijack_owner *owner);
 
 const char *http_status_text(int status);
 

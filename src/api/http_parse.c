@@ -65,9 +65,12 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_reqparser *rp = rp_of(p);
     struct http_request *req = rp->req;
+    if (rp->headers_done) return 0; /* chunked trailers: never taken as headers */
     if (count_header_bytes(rp, n)) return -1;
     if (rp->in_value || req->n_headers == 0) {
         if (count_header_bytes(rp, 4)) return -1; /* ": " and CRLF */
+        if (req->n_headers >= HTTP_MAX_HEADERS)
+            return fail(rp, 431, "headers_too_large", "too many header fields");
         if (req->n_headers == req->headers_cap) {
             size_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
             struct http_header *h = realloc(req->headers, cap * sizeof(*h));
@@ -87,6 +90,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_reqparser *rp = rp_of(p);
     struct http_request *req = rp->req;
+    if (rp->headers_done) return 0;
     if (count_header_bytes(rp, n)) return -1;
     rp->in_value = true;
     if (str_append(&req->headers[req->n_headers - 1].value, at, n) < 0)
@@ -98,6 +102,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct http_reqparser *rp = rp_of(p);
     struct http_request *req = rp->req;
+    rp->headers_done = true;
 
     /* Headers with an empty value never got a value callback. */
     for (size_t i = 0; i < req->n_headers; i++) {

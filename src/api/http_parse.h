@@ -11,6 +11,9 @@
 
 #include "http.h"
 
+/* Header fields per request; more is a 431 (each field costs memory beyond its bytes). */
+#define HTTP_MAX_HEADERS 128
+
 enum http_parse_state {
     HTTP_PARSE_MORE,     /* need more bytes */
     HTTP_PARSE_COMPLETE, /* req is a whole request */
@@ -25,6 +28,7 @@ struct http_reqparser {
     bool in_value; /* last header callback was a value */
     bool started;  /* some byte of this request was seen */
     bool expect_continue;
+    bool headers_done;
     const char *feed_end; /* end of the bytes given to the current http_parser_execute */
     int crlf_seen;        /* chunk framing: 0..2 bytes of the CRLF after chunk data checked */
     bool crlf_due;        /* chunk data ended: its CRLF is still to be checked */

@@ -32,6 +32,7 @@ struct ws_conn {
     void *data;
     bool close_sent, paused, dead, notifying;
     uint64_t write_progress_ms;
+    struct http_hijack_owner owner;
 };
 
 void ws_accept_key(const char *key, char out[29])
@@ -107,6 +108,7 @@ static void ws_die(struct ws_conn *ws, int code)
     loop_io_stop(ws->loop, &ws->io);
     sp_close(ws->io.fd);
     ws->io.fd = -1;
+    http_hijack_done(&ws->owner);
     if (ws->h->on_close) ws->h->on_close(ws, code);
     if (loop_defer(ws->loop, ws_free, ws) < 0) sp_error("ws: leaking a connection (out of memory)");
 }
@@ -308,6 +310,12 @@ static void process_frames(struct ws_conn *ws)
     }
 }
 
+/* The HTTP server is going away (daemon shutdown): end the connection now. */
+static void ws_owner_close(struct http_hijack_owner *o)
+{
+    ws_die(SP_CONTAINER_OF(o, struct ws_conn, owner), 1001);
+}
+
 static void process_pending(void *arg)
 {
     struct ws_conn *ws = arg;
@@ -400,7 +408,8 @@ int ws_accept(struct http_request *req, struct loop *loop, const struct ws_handl
         return -1;
     }
     int fd;
-    if (http_hijack(req, &fd, &ws->in) < 0) {
+    ws->owner.close = ws_owner_close;
+    if (http_hijack(req, &fd, &ws->in, &ws->owner) < 0) {
         sp_buf_free(&ws->out);
         free(ws);
         http_respond_error(req, 503, "out_of_memory", "out of memory");

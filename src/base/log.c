@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 
 static enum sp_log_level g_level = SP_LOG_INFO;
 static int g_json;
+static int g_fd = STDERR_FILENO; /* our own non-blocking description of stderr, when possible */
+static unsigned long g_dropped;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -20,6 +23,13 @@ void sp_log_setup(enum sp_log_level level, int json)
 {
     g_level = level;
     g_json = json;
+    /* A new open file description of what fd 2 is (pipe, tty, file), so it can be non-blocking
+     * without changing the one the main process shares: a stalled reader of our logs must never
+     * stall PID 1. Sockets cannot be reopened this way; then writes stay blocking. */
+    if (g_fd == STDERR_FILENO) {
+        int fd = open("/proc/self/fd/2", O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0) g_fd = fd;
+    }
 }
 
 enum sp_log_level sp_log_get_level(void)
@@ -102,9 +112,20 @@ void sp_log(enum sp_log_level level, const char *fmt, ...)
             line[n - 1] = '\n';
         }
     }
+    if (g_dropped && g_fd != STDERR_FILENO) {
+        char note[96];
+        int k = snprintf(note, sizeof(note),
+                         "%s warn  sprite-env: %lu log lines were dropped (stderr was full)\n", ts,
+                         g_dropped);
+        if (k > 0 && write(g_fd, note, (size_t)k) == k) g_dropped = 0;
+    }
     for (size_t off = 0; off < n;) {
-        ssize_t w = write(STDERR_FILENO, line + off, n - off);
+        ssize_t w = write(g_fd, line + off, n - off);
         if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) {
+            g_dropped++;
+            break;
+        }
         if (w <= 0) break;
         off += (size_t)w;
     }

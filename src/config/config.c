@@ -49,7 +49,7 @@ static const struct key exec_keys[] = {
 };
 
 static const struct key http_keys[] = {
-    {"max_header_bytes", K_SIZE, OFF(http.max_header_bytes), NULL, 1024, 1024 * 1024},
+    {"max_header_bytes", K_SIZE, OFF(http.max_header_bytes), NULL, 1024, 80 * 1024},
     {"max_body_bytes", K_SIZE, OFF(http.max_body_bytes), NULL, 0, 1024ull * 1024 * 1024},
     {"max_connections", K_UINT, OFF(http.max_connections), NULL, 1, 100000},
     {"idle_timeout", K_DURATION_MS, OFF(http.idle_timeout_ms), NULL, 1, 86400000},
@@ -579,11 +579,17 @@ static int set_str(char **field, const char *v, struct sp_err *err)
     return 0;
 }
 
+/* -1 unset, 0/1; anything but true/1/yes/on or false/0/no/off/"" is a warning and false. */
 static int env_true(const char *name)
 {
     const char *v = getenv(name);
     if (!v) return -1;
-    return !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes");
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+        return 1;
+    if (*v && strcasecmp(v, "false") && strcmp(v, "0") && strcasecmp(v, "no") &&
+        strcasecmp(v, "off"))
+        sp_warn("%s=\"%s\" is not a boolean (true/false): taken as false", name, v);
+    return 0;
 }
 
 static int apply_env(struct config *c, struct sp_err *err)
@@ -652,6 +658,10 @@ int config_load(struct config *c, int argc, char **argv, struct sp_err *err)
     if (c->process_command && !c->process_command[0]) {
         sp_strv_free(c->process_command);
         c->process_command = NULL;
+    }
+    if (c->process_command && !c->process_command[0][0]) {
+        r = sp_err_set(err, -EINVAL, "process_command: the program name is empty");
+        goto out;
     }
     if (!c->listen || !c->listen[0]) {
         sp_strv_free(c->listen);

@@ -12,6 +12,7 @@
 #include "../base/str.h"
 
 static sigset_t g_orig_mask;
+static struct sigaction g_orig_chld;
 
 /* Faults the kernel raises synchronously: blocking them would kill us instead of reporting. */
 static const int sync_faults[] = {SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGABRT, SIGTRAP, SIGSYS};
@@ -20,6 +21,10 @@ int sig_setup(int *fd_out, struct sp_err *err)
 {
     sigset_t all;
 
+    /* An inherited SIG_IGN for SIGCHLD makes the kernel reap children itself, and the reaper
+     * would never see an exit: take the default, and give children back what we got. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigaction(SIGCHLD, &dfl, &g_orig_chld);
     sigfillset(&all);
     for (size_t i = 0; i < SP_ARRAY_LEN(sync_faults); i++)
         sigdelset(&all, sync_faults[i]);
@@ -33,6 +38,7 @@ int sig_setup(int *fd_out, struct sp_err *err)
 
 void sig_child_restore(void)
 {
+    if (g_orig_chld.sa_handler == SIG_IGN) sigaction(SIGCHLD, &g_orig_chld, NULL);
     sigprocmask(SIG_SETMASK, &g_orig_mask, NULL);
 }
 

@@ -2,8 +2,9 @@
 /*
  * Signals. At start-up sig_setup() saves the signal mask the daemon was started with, then blocks
  * every signal except the synchronous faults and opens a signalfd for them, so every signal is
- * handled in the loop. No disposition is ever changed, so a child only needs its mask restored
- * (sig_child_restore) to start exactly as it would have without us.
+ * handled in the loop. The only disposition changed is an inherited SIG_IGN for SIGCHLD (it
+ * would stop the reaper from seeing exits); sig_child_restore puts it and the mask back, so a
+ * child starts exactly as it would have without us.
  */
 #ifndef SP_SIG_H
 #define SP_SIG_H

@@ -42,12 +42,17 @@ struct mainproc {
     struct loop_timer stop_timer;
     struct loop_timer notify_timer; /* delivers exec failures and "already stopped" from the loop */
     bool exit_pending;
+    bool group_gone; /* the leader was reaped and nothing of its group is left */
 };
 
-static bool group_alive(const struct mainproc *m)
+/* Once the leader is reaped and its group found empty, the id may be reused by an unrelated
+ * group: from then on it is never signalled again. */
+static bool group_alive(struct mainproc *m)
 {
-    if (m->pid <= 0) return false;
-    return kill(-m->pid, 0) == 0 || errno == EPERM;
+    if (m->pid <= 0 || m->group_gone) return false;
+    if (kill(-m->pid, 0) == 0 || errno == EPERM) return true;
+    if (m->state != MAINPROC_RUNNING) m->group_gone = true;
+    return false;
 }
 
 static void stop_finish(struct mainproc *m)
@@ -63,6 +68,7 @@ static void stop_finish(struct mainproc *m)
 
 void mainproc_poll(struct mainproc *m)
 {
+    if (m->state != MAINPROC_RUNNING && !m->group_gone) group_alive(m);
     if ((m->phase == STOP_GRACE || m->phase == STOP_KILLED) && m->state != MAINPROC_RUNNING &&
         !group_alive(m))
         stop_finish(m);
@@ -221,7 +227,7 @@ int mainproc_start(struct mainproc *m, struct sp_err *err)
 
 void mainproc_signal(struct mainproc *m, int sig)
 {
-    if (m->pid <= 0) return;
+    if (m->pid <= 0 || m->group_gone) return;
     if (kill(-m->pid, sig) < 0 && errno == ESRCH && m->state == MAINPROC_RUNNING) kill(m->pid, sig);
     sp_debug("forwarded %s to main process group %d", sig_name(sig), (int)m->pid);
 }
@@ -237,6 +243,8 @@ void mainproc_stop(struct mainproc *m, int sig, uint64_t grace_ms, mainproc_stop
     m->stop_deadline_ms = sp_now_ms() + grace_ms;
     if (m->state == MAINPROC_RUNNING || group_alive(m)) {
         if (sig) mainproc_signal(m, sig);
+        /* a stopped process cannot act on the signal until it is continued */
+        if (sig && sig != SIGCONT && sig != SIGKILL) mainproc_signal(m, SIGCONT);
         loop_timer_start(m->loop, &m->stop_timer,
                          grace_ms < GROUP_POLL_MS ? grace_ms : GROUP_POLL_MS);
     } else {
