@@ -771,6 +771,10 @@ void h_v1_process(struct api *a, struct http_request *req)
     char buf[16];
     const char *eof = http_query_get(req, "eof", buf, sizeof(buf));
     size_t n = sp_buf_pending(&req->body);
+    if (!proc_stdin_open(p)) {
+        http_respond_error(req, 409, "stdin_closed", "the process's stdin is closed");
+        return;
+    }
     int r = n ? proc_stdin_write(p, sp_buf_head(&req->body), n) : 0;
     if (r == -ENOBUFS) {
         http_respond_error(req, 429, "stdin_backlog", "too much stdin is queued for the process");

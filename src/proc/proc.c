@@ -228,8 +228,8 @@ static void update_out_interest(struct proc *p)
     for (int s = 0; s < 2; s++) {
         struct pipe_in *o = &p->out[s];
         if (o->io.fd < 0) continue;
-        /* after the exit, drain regardless of pauses: the bytes are bounded by the pipe */
-        uint32_t ev = p->pauses > 0 && !p->reaped ? 0 : EPOLLIN;
+        /* pauses hold after the exit too: a surviving child may still write a lot */
+        uint32_t ev = p->pauses > 0 ? 0 : EPOLLIN;
         loop_io_set(p->t->loop, &o->io, ev);
     }
 }
@@ -277,6 +277,9 @@ static void out_cb_stream(struct proc *p, int s)
     bool got = read_stream(p, s, READS_PER_EVENT);
     if (got) notify(p, false);
     maybe_finish(p);
+    /* after the exit, output still flowing (from a surviving child) postpones the end */
+    if (got && p->reaped && !p->finished)
+        loop_timer_start(p->t->loop, &p->drain_timer, p->t->lim.drain_ms);
     proc_unref(p);
 }
 
@@ -332,6 +335,12 @@ int proc_stdin_write(struct proc *p, const void *data, size_t n)
     if (r < 0) return r;
     in_flush(p);
     return 0;
+}
+
+bool proc_stdin_open(const struct proc *p)
+{
+    return p->in_io.fd >= 0 && !p->in_close_requested && !p->tty ? true
+                                                                 : p->tty && p->in_io.fd >= 0;
 }
 
 void proc_stdin_close(struct proc *p)
@@ -419,12 +428,18 @@ static void proc_finish(struct proc *p)
 static void drain_cb(struct loop_timer *tm)
 {
     struct proc *p = SP_CONTAINER_OF(tm, struct proc, drain_timer);
-    /* a surviving child still holds the pipes: take what is there and stop waiting */
-    proc_ref(p);
-    bool got = read_stream(p, 0, READS_AFTER_EXIT) | read_stream(p, 1, READS_AFTER_EXIT);
-    if (got) notify(p, false);
+    /* A surviving child still holds the pipes. While bytes wait in them (a lossless follower
+     * is catching up, or the child is still writing), keep waiting; once they have been idle
+     * for drain_ms, stop. */
+    for (int s = 0; s < 2; s++) {
+        int pending = 0;
+        if (p->out[s].io.fd >= 0 && ioctl(p->out[s].io.fd, FIONREAD, &pending) == 0 &&
+            pending > 0) {
+            loop_timer_start(p->t->loop, &p->drain_timer, p->t->lim.drain_ms);
+            return;
+        }
+    }
     if (!p->finished) proc_finish(p);
-    proc_unref(p);
 }
 
 static void timeout_cb(struct loop_timer *tm)
@@ -449,9 +464,12 @@ static void on_reaped(void *owner, pid_t pid, int status)
     t->running--;
     loop_timer_stop(t->loop, &p->timeout_timer);
     proc_ref(p);
-    /* everything the process wrote is in the pipes now: take it all */
-    bool got = read_stream(p, 0, READS_AFTER_EXIT) | read_stream(p, 1, READS_AFTER_EXIT);
-    if (got) notify(p, false);
+    /* everything the process wrote is in the pipes now: take it (unless a lossless follower
+     * holds a pause, then it comes as the follower catches up) */
+    if (p->pauses == 0) {
+        bool got = read_stream(p, 0, READS_AFTER_EXIT) | read_stream(p, 1, READS_AFTER_EXIT);
+        if (got) notify(p, false);
+    }
     update_out_interest(p);
     if (!p->finished) {
         maybe_finish(p);

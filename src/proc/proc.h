@@ -106,6 +106,8 @@ const struct outlog *proc_log(const struct proc *p, enum proc_stream s);
 
 /* Queues bytes for stdin; -EPIPE when stdin is closed or was never open. */
 int proc_stdin_write(struct proc *p, const void *data, size_t n);
+/* True while the API can still write to stdin (not closed, no close requested). */
+bool proc_stdin_open(const struct proc *p);
 /* Closes stdin once everything queued is written. */
 void proc_stdin_close(struct proc *p);
 
