@@ -45,6 +45,7 @@ struct daemon {
     struct loop_io sigio;
     enum system_state state;
     char token[256];
+    char state_dir[3072];
     int main_exit_code; /* -1 until the main process has an exit status */
 };
 
@@ -151,7 +152,7 @@ static const char *default_write_dir(char *buf, size_t len)
 /* The token comes from the configuration, else from <write dir>/api-token, else is made. */
 static int setup_token(struct daemon *d, struct sp_err *err)
 {
-    char dirbuf[64], path[PATH_MAX];
+    char path[PATH_MAX];
 
     if (d->cfg.api_token) {
         if (strlen(d->cfg.api_token) >= sizeof(d->token))
@@ -160,8 +161,7 @@ static int setup_token(struct daemon *d, struct sp_err *err)
         snprintf(d->token, sizeof(d->token), "%s", d->cfg.api_token);
         return 0;
     }
-    const char *dir =
-        d->cfg.write_dir ? d->cfg.write_dir : default_write_dir(dirbuf, sizeof(dirbuf));
+    const char *dir = d->state_dir;
     int r = mkdir_p(dir);
     if (r < 0) return sp_err_set(err, r, "state directory %s: %s", dir, strerror(-r));
     /* The token lives here: refuse a directory someone else could have planted or can read. */
@@ -205,6 +205,9 @@ static int setup_token(struct daemon *d, struct sp_err *err)
 
 static int run(struct daemon *d, struct sp_err *err)
 {
+    char dirbuf[64];
+    snprintf(d->state_dir, sizeof(d->state_dir), "%s",
+             d->cfg.write_dir ? d->cfg.write_dir : default_write_dir(dirbuf, sizeof(dirbuf)));
     int sigfd = -1;
     int r = sig_setup(&sigfd, err);
     if (r < 0) return r;
@@ -232,6 +235,12 @@ static int run(struct daemon *d, struct sp_err *err)
     };
     if ((r = proc_table_new(&d->procs, d->loop, d->reaper, &plim, d->cfg.exec_wrapper_command)) < 0)
         return sp_err_set(err, r, "out of memory");
+    if (d->cfg.exec.transcripts) {
+        char tdir[4200];
+        snprintf(tdir, sizeof(tdir), "%s/transcripts", d->state_dir);
+        if ((r = mkdir_p(d->state_dir)) < 0 || (r = proc_table_set_transcripts(d->procs, tdir)) < 0)
+            return sp_err_set(err, r, "transcripts in %s: %s", tdir, strerror(-r));
+    }
 
     struct http_limits lim = {
         .max_header_bytes = d->cfg.http.max_header_bytes,
@@ -246,6 +255,7 @@ static int run(struct daemon *d, struct sp_err *err)
         .reaper = d->reaper,
         .mainproc = d->mainproc,
         .procs = d->procs,
+        .state_dir = d->state_dir,
         .token = d->token,
         .version = SPRITE_VERSION,
         .started_ms = sp_now_ms(),

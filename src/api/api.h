@@ -23,7 +23,8 @@ struct api_ctx {
     struct reaper *reaper;
     struct mainproc *mainproc;
     struct proc_table *procs;
-    const char *token; /* never NULL or empty */
+    const char *state_dir; /* the write directory (transcripts live under it) */
+    const char *token;     /* never NULL or empty */
     const char *version;
     uint64_t started_ms; /* sp_now_ms() at start */
     bool debug_endpoints;

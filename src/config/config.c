@@ -45,6 +45,7 @@ static const struct key exec_keys[] = {
     {"log_bytes", K_SIZE, OFF(exec.log_bytes), NULL, 256 * 1024, 1024ull * 1024 * 1024},
     {"retention", K_DURATION_MS, OFF(exec.retention_ms), NULL, 0, 7 * 86400000ull},
     {"drain_timeout", K_DURATION_MS, OFF(exec.drain_ms), NULL, 0, 60000},
+    {"transcripts", K_BOOL, OFF(exec.transcripts), NULL, 0, 0},
     {NULL, 0, 0, NULL, 0, 0},
 };
 

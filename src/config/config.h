@@ -33,6 +33,7 @@ struct config_exec {
     size_t log_bytes;       /* output kept per stream of each process */
     uint64_t retention_ms;  /* exited processes stay listable this long */
     uint64_t drain_ms;      /* after an exit, wait this long for pipes a child still holds */
+    bool transcripts;       /* record transcripts from the start */
 };
 
 struct config {

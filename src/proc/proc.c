@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -23,6 +24,9 @@
 #include "../os/sig.h"
 #include "../os/spawn.h"
 #include "../os/users.h"
+#include "transcript.h"
+
+#define TRANSCRIPT_MAX_BYTES (64ull * 1024 * 1024)
 
 extern char **environ;
 
@@ -60,6 +64,8 @@ struct proc {
     int pauses;
 
     struct loop_timer timeout_timer, drain_timer, retention_timer;
+    struct transcript *transcript;
+    uint64_t ts_cursor[2]; /* what the transcript has recorded of each stream */
     struct proc_follower *followers;
     struct proc_follower *iter_next; /* safe iteration while notifying */
 };
@@ -69,6 +75,7 @@ struct proc_table {
     struct reaper *reaper;
     struct proc_limits lim;
     char **wrapper;
+    char *transcripts; /* directory, or NULL when off */
     struct proc *head, *tail;
     unsigned running;
 };
@@ -123,6 +130,7 @@ static void proc_free(struct proc *p)
     loop_timer_stop(l, &p->retention_timer);
     outlog_free(&p->log[0]);
     outlog_free(&p->log[1]);
+    if (p->transcript) transcript_close(p->transcript, p);
     sp_strv_free(p->argv);
     free(p->cwd);
     free(p);
@@ -177,6 +185,7 @@ void proc_table_free(struct proc_table *t)
         proc_free(p);
     }
     sp_strv_free(t->wrapper);
+    free(t->transcripts);
     free(t);
 }
 
@@ -209,8 +218,26 @@ void proc_unfollow(struct proc_follower *f)
     proc_unref(p);
 }
 
+static void transcript_pump(struct proc *p)
+{
+    static const char *const names[2] = {"stdout", "stderr"};
+    char buf[65536];
+    for (int s = 0; s < 2 && p->transcript; s++) {
+        size_t n;
+        while ((n = outlog_read(&p->log[s], &p->ts_cursor[s], buf, sizeof(buf), NULL)) > 0)
+            transcript_data(p->transcript, names[s], buf, n);
+    }
+}
+
 static void notify(struct proc *p, bool exit_event)
 {
+    if (p->transcript) {
+        transcript_pump(p);
+        if (exit_event) {
+            transcript_close(p->transcript, p);
+            p->transcript = NULL;
+        }
+    }
     proc_ref(p);
     for (struct proc_follower *f = p->followers; f; f = p->iter_next) {
         p->iter_next = f->next;
@@ -333,6 +360,7 @@ int proc_stdin_write(struct proc *p, const void *data, size_t n)
     if (sp_buf_pending(&p->in_pending) + n > STDIN_MAX_QUEUED) return -ENOBUFS;
     int r = sp_buf_append(&p->in_pending, data, n);
     if (r < 0) return r;
+    transcript_data(p->transcript, "stdin", data, n);
     in_flush(p);
     return 0;
 }
@@ -668,6 +696,7 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
         t->head = p;
     t->tail = p;
     p->in_table = true;
+    if (t->transcripts) p->transcript = transcript_open(t->transcripts, p, TRANSCRIPT_MAX_BYTES);
     sp_strv_free(env);
     sp_strv_free(argv);
     sp_debug("process %d (%s) started: %s", (int)p->pid, p->tag, p->argv[0]);
@@ -686,6 +715,26 @@ fail:
     sp_strv_free(argv);
     proc_free(p);
     return r;
+}
+
+int proc_table_set_transcripts(struct proc_table *t, const char *dir)
+{
+    if (!dir) {
+        free(t->transcripts);
+        t->transcripts = NULL;
+        return 0;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) return -errno;
+    char *d = strdup(dir);
+    if (!d) return -ENOMEM;
+    free(t->transcripts);
+    t->transcripts = d;
+    return 0;
+}
+
+const char *proc_table_transcripts(const struct proc_table *t)
+{
+    return t->transcripts;
 }
 
 struct proc *proc_find(struct proc_table *t, const char *sel)

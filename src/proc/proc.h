@@ -70,6 +70,11 @@ struct proc_follower {
 
 struct proc_table;
 
+/* Transcripts of every process started from now on into dir (created if needed), or none
+ * (dir NULL). 0 or -errno. */
+int proc_table_set_transcripts(struct proc_table *t, const char *dir);
+const char *proc_table_transcripts(const struct proc_table *t); /* NULL when off */
+
 int proc_table_new(struct proc_table **out, struct loop *loop, struct reaper *reaper,
                    const struct proc_limits *lim, char *const *wrapper);
 /* Kills every running process group (SIGKILL) and frees everything. */

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The seed's transcripts: POST /transcripts/enable|disable → {"enabled":bool}; GET /transcripts
+ * lists the recorded ones; GET /transcripts/{id} returns one (JSON lines). Recording itself is
+ * in src/proc/transcript.c.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../base/buf.h"
+#include "../base/fd.h"
+#include "api_internal.h"
+
+#define TRANSCRIPT_READ_MAX (64u * 1024 * 1024 + 4096)
+
+static void transcripts_dir(struct api *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/transcripts", a->ctx.state_dir);
+}
+
+static void respond_enabled(struct api *a, struct http_request *req)
+{
+    api_respond_json(req, 200,
+                     json_pack("{s:b}", "enabled", proc_table_transcripts(a->ctx.procs) != NULL));
+}
+
+void h_transcripts_enable(struct api *a, struct http_request *req)
+{
+    char dir[4200];
+    transcripts_dir(a, dir, sizeof(dir));
+    if (mkdir(a->ctx.state_dir, 0700) < 0 && errno != EEXIST) {
+        http_respond_error(req, 500, "io_error", "%s: %s", a->ctx.state_dir, strerror(errno));
+        return;
+    }
+    int r = proc_table_set_transcripts(a->ctx.procs, dir);
+    if (r < 0) {
+        http_respond_error(req, 500, "io_error", "%s: %s", dir, strerror(-r));
+        return;
+    }
+    respond_enabled(a, req);
+}
+
+void h_transcripts_disable(struct api *a, struct http_request *req)
+{
+    proc_table_set_transcripts(a->ctx.procs, NULL);
+    respond_enabled(a, req);
+}
+
+static bool valid_id(const char *id)
+{
+    if (!*id || strlen(id) > 100 || id[0] == '.') return false;
+    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+           strlen(id);
+}
+
+void h_transcripts(struct api *a, struct http_request *req)
+{
+    char dir[4200];
+    transcripts_dir(a, dir, sizeof(dir));
+    json_t *list = json_array();
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t n = strlen(e->d_name);
+            if (n <= 6 || strcmp(e->d_name + n - 6, ".jsonl") != 0) continue;
+            struct stat st;
+            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                continue;
+            json_array_append_new(list, json_pack("{s:s%, s:I, s:I}", "id", e->d_name, n - 6,
+                                                  "size", (json_int_t)st.st_size, "modified",
+                                                  (json_int_t)st.st_mtime));
+        }
+        closedir(d);
+    }
+    api_respond_json(req, 200,
+                     json_pack("{s:o, s:I, s:b}", "transcripts", list, "count",
+                               (json_int_t)json_array_size(list), "enabled",
+                               proc_table_transcripts(a->ctx.procs) != NULL));
+}
+
+void h_transcript(struct api *a, struct http_request *req)
+{
+    const char *id = req->path + strlen("/transcripts/");
+    if (!valid_id(id)) {
+        http_respond_error(req, 404, "not_found", "no such transcript");
+        return;
+    }
+    char path[4400];
+    char dir[4200];
+    transcripts_dir(a, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/%s.jsonl", dir, id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        http_respond_error(req, 404, "not_found", "no transcript \"%s\"", id);
+        return;
+    }
+    struct sp_buf b = SP_BUF_INIT;
+    char chunk[65536];
+    ssize_t n;
+    while ((n = sp_read(fd, chunk, sizeof(chunk))) > 0 && b.len < TRANSCRIPT_READ_MAX)
+        if (sp_buf_append(&b, chunk, (size_t)n) < 0) break;
+    sp_close(fd);
+    http_respond(req, 200, "application/x-ndjson", NULL, b.data ? b.data : "", b.len);
+    sp_buf_free(&b);
+}
