@@ -233,7 +233,8 @@ static int run(struct daemon *d, struct sp_err *err)
         .retention_ms = d->cfg.exec.retention_ms,
         .drain_ms = d->cfg.exec.drain_ms,
     };
-    if ((r = proc_table_new(&d->procs, d->loop, d->reaper, &plim, d->cfg.exec_wrapper_command)) < 0)
+    if ((r = proc_table_new(&d->procs, d->loop, d->reaper, &plim, d->cfg.exec_wrapper_command,
+                            d->cfg.exec_tty_wrapper_command)) < 0)
         return sp_err_set(err, r, "out of memory");
     if (d->cfg.exec.transcripts) {
         char tdir[4200];

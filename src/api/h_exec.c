@@ -582,6 +582,19 @@ void h_v1_exec(struct api *a, struct http_request *req)
         http_respond_error(req, 400, "bad_request", "stdin: expected a string");
         goto out;
     }
+    int umask_v = -1;
+    json_t *um = json_object_get(o, "umask");
+    if (um && !json_is_null(um)) {
+        char *end = NULL;
+        long v = json_is_string(um) ? strtol(json_string_value(um), &end, 8) : -1;
+        if (json_is_integer(um)) v = (long)json_integer_value(um);
+        if (v < 0 || v > 0777 ||
+            (json_is_string(um) && (!end || *end || end == json_string_value(um)))) {
+            http_respond_error(req, 400, "bad_request", "umask: an octal string such as \"022\"");
+            goto out;
+        }
+        umask_v = (int)v;
+    }
     json_t *tagv = json_object_get(o, "tag");
     if (tagv && !json_is_string(tagv) && !json_is_null(tagv)) {
         http_respond_error(req, 400, "bad_request", "tag: expected a string");
@@ -597,7 +610,7 @@ void h_v1_exec(struct api *a, struct http_request *req)
         .env = env,
         .cwd = json_str(o, "cwd"),
         .user = json_str(o, "user"),
-        .umask = -1,
+        .umask = umask_v,
         .tag = json_str(o, "tag"),
         .timeout_ms = to && json_is_integer(to) ? (uint64_t)json_integer_value(to) * 1000u : 0,
         .stdin_open = json_is_string(in) || background,

@@ -75,6 +75,7 @@ struct proc_table {
     struct reaper *reaper;
     struct proc_limits lim;
     char **wrapper;
+    char **tty_wrapper;
     char *transcripts; /* directory, or NULL when off */
     struct proc *head, *tail;
     unsigned running;
@@ -85,14 +86,16 @@ static void proc_finish(struct proc *p);
 /* ---- table ---- */
 
 int proc_table_new(struct proc_table **out, struct loop *loop, struct reaper *reaper,
-                   const struct proc_limits *lim, char *const *wrapper)
+                   const struct proc_limits *lim, char *const *wrapper, char *const *tty_wrapper)
 {
     struct proc_table *t = calloc(1, sizeof(*t));
     if (!t) return -ENOMEM;
     t->loop = loop;
     t->reaper = reaper;
     t->lim = *lim;
-    if (wrapper && wrapper[0] && !(t->wrapper = sp_strv_dup(wrapper))) {
+    if ((wrapper && wrapper[0] && !(t->wrapper = sp_strv_dup(wrapper))) ||
+        (tty_wrapper && tty_wrapper[0] && !(t->tty_wrapper = sp_strv_dup(tty_wrapper)))) {
+        sp_strv_free(t->wrapper);
         free(t);
         return -ENOMEM;
     }
@@ -185,6 +188,7 @@ void proc_table_free(struct proc_table *t)
         proc_free(p);
     }
     sp_strv_free(t->wrapper);
+    sp_strv_free(t->tty_wrapper);
     free(t->transcripts);
     free(t);
 }
@@ -606,8 +610,9 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
         r = sp_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    if (s->wrap && t->wrapper) {
-        argv = sp_strv_dup(t->wrapper);
+    char **wrapper = s->tty ? t->tty_wrapper : t->wrapper;
+    if (s->wrap && wrapper) {
+        argv = sp_strv_dup(wrapper);
         for (size_t i = 0; argv && s->argv[i]; i++)
             if (sp_strv_push(&argv, s->argv[i]) < 0) {
                 sp_strv_free(argv);

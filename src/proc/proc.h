@@ -75,8 +75,9 @@ struct proc_table;
 int proc_table_set_transcripts(struct proc_table *t, const char *dir);
 const char *proc_table_transcripts(const struct proc_table *t); /* NULL when off */
 
+/* wrapper / tty_wrapper: exec.wrapper_command and exec.tty_wrapper_command (NULL: none). */
 int proc_table_new(struct proc_table **out, struct loop *loop, struct reaper *reaper,
-                   const struct proc_limits *lim, char *const *wrapper);
+                   const struct proc_limits *lim, char *const *wrapper, char *const *tty_wrapper);
 /* Kills every running process group (SIGKILL) and frees everything. */
 void proc_table_free(struct proc_table *t);
 
