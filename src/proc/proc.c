@@ -603,7 +603,23 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
     }
     p->argv = sp_strv_dup(s->argv);
     p->cwd = s->cwd ? strdup(s->cwd) : NULL;
-    char **env = build_env(s->env);
+    /* with a user: HOME, USER and LOGNAME as login would set them (the request may override) */
+    char **extra = sp_strv_new(0);
+    if (extra && s->user && s->user[0]) {
+        char kv[400];
+        snprintf(kv, sizeof(kv), "HOME=%s", uid.home[0] ? uid.home : "/");
+        sp_strv_push(&extra, kv);
+        if (uid.name[0]) {
+            snprintf(kv, sizeof(kv), "USER=%s", uid.name);
+            sp_strv_push(&extra, kv);
+            snprintf(kv, sizeof(kv), "LOGNAME=%s", uid.name);
+            sp_strv_push(&extra, kv);
+        }
+    }
+    for (size_t i = 0; extra && s->env && s->env[i]; i++)
+        sp_strv_push(&extra, s->env[i]);
+    char **env = extra ? build_env(extra) : NULL;
+    sp_strv_free(extra);
     char **argv = NULL;
     int r = 0;
     if (!p->argv || (s->cwd && !p->cwd) || !env) {
