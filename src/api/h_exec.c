@@ -21,8 +21,8 @@
 #include "../os/spawn.h"
 #include "api_internal.h"
 
-#define STREAM_HIGH_MARK (256 * 1024)
-#define FRAME_MAX        65536
+#define STREAM_HIGH_MARK (1024 * 1024)
+#define FRAME_MAX        (256 * 1024)
 
 enum framing { FRAME_STDCOPY, FRAME_SPRITE };
 
@@ -141,7 +141,8 @@ static void frame_write(struct exec_stream *es, int stream, const char *data, si
         hlen = 1;
     }
     /* one chunk per frame: header and payload together */
-    char buf[8 + FRAME_MAX];
+    char buf[8 + 4096];
+    if (n > 4096) n = 4096; /* only short frames (reasons, exit codes) go this way */
     memcpy(buf, hdr, hlen);
     memcpy(buf + hlen, data, n);
     *backlog = http_stream_write(es->req, buf, hlen + n);
@@ -175,19 +176,40 @@ static void exec_stream_pump(struct exec_stream *es)
 {
     struct proc *p = es->f.proc;
     struct http_request *req = es->req;
-    char buf[FRAME_MAX];
+    char *buf = NULL;
     long backlog = 0;
 
     if (!req || es->ended) return;
+    (void)buf;
     for (int s = 0; s < 2; s++) {
         for (;;) {
+            uint64_t avail = outlog_available(proc_log(p, (enum proc_stream)s), es->cursor[s]);
+            if (avail == 0) {
+                uint64_t missed = 0;
+                proc_read(p, (enum proc_stream)s, &es->cursor[s], NULL, 0, &missed);
+                if (missed)
+                    sp_warn("exec %d: attached stream lost %llu bytes", (int)proc_pid(p),
+                            (unsigned long long)missed);
+                break;
+            }
+            size_t want = avail < FRAME_MAX ? (size_t)avail : FRAME_MAX;
+            size_t hlen = es->framing == FRAME_STDCOPY ? 8 : 1;
+            unsigned char *dst = http_stream_reserve(req, hlen + want);
+            if (!dst) return; /* gone, or out of memory: on_abort cleans up */
             uint64_t missed = 0;
-            size_t n = proc_read(p, (enum proc_stream)s, &es->cursor[s], buf, sizeof(buf), &missed);
+            size_t n = proc_read(p, (enum proc_stream)s, &es->cursor[s], dst + hlen, want, &missed);
             if (missed)
                 sp_warn("exec %d: attached stream lost %llu bytes", (int)proc_pid(p),
                         (unsigned long long)missed);
-            if (n == 0) break;
-            frame_write(es, s + 1, buf, n, &backlog);
+            dst[0] = (unsigned char)(s + 1);
+            if (hlen == 8) {
+                dst[1] = dst[2] = dst[3] = 0;
+                dst[4] = (unsigned char)(n >> 24);
+                dst[5] = (unsigned char)(n >> 16);
+                dst[6] = (unsigned char)(n >> 8);
+                dst[7] = (unsigned char)n;
+            }
+            backlog = http_stream_commit(req, hlen + n);
             if (backlog < 0) return; /* gone: on_abort cleans up */
             if (backlog > STREAM_HIGH_MARK) {
                 if (!es->paused) {

@@ -108,6 +108,14 @@ long http_stream_write(struct http_request *req, const void *data, size_t len);
 void http_stream_end(struct http_request *req);
 
 /*
+ * Zero-copy variant of http_stream_write: reserve room for up to n bytes of one chunk, write
+ * them at the returned pointer, then commit how many were written (<= n). NULL when the
+ * connection is gone or memory is short. Returns like http_stream_write.
+ */
+void *http_stream_reserve(struct http_request *req, size_t n);
+long http_stream_commit(struct http_request *req, size_t n);
+
+/*
  * An owner of a connection taken from the server. It still counts against max_connections until
  * the owner calls http_hijack_done(); when the server is freed first, it calls close() on every
  * owner, which must then finish the connection (and call http_hijack_done).

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define OUTLOG_MIN 4096
 
@@ -80,6 +81,34 @@ int outlog_write(struct outlog *l, const void *data, size_t n)
     memcpy(l->buf, p + first, n - first);
     l->end += n;
     return 0;
+}
+
+long outlog_read_fd(struct outlog *l, int fd, size_t max)
+{
+    if (l->cap == 0) { /* count only */
+        char sink[4096];
+        ssize_t r = read(fd, sink, sizeof(sink));
+        if (r > 0) {
+            l->end += (uint64_t)r;
+            l->start = l->end;
+        }
+        return r;
+    }
+    if (max > l->cap) max = l->cap;
+    /* room: grow toward cap while the held bytes plus this read would not fit */
+    if (held(l) + max > l->size && l->size < l->cap && grow(l, held(l) + max) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t at = (size_t)(l->end % l->size);
+    size_t contig = l->size - at;
+    if (max > contig) max = contig;
+    ssize_t r = read(fd, l->buf + at, max);
+    if (r > 0) {
+        l->end += (uint64_t)r;
+        if (held(l) > l->size) l->start = l->end - l->size; /* the oldest were overwritten */
+    }
+    return r;
 }
 
 size_t outlog_read(const struct outlog *l, uint64_t *cursor, void *dst, size_t n, uint64_t *missed)

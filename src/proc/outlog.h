@@ -27,6 +27,12 @@ void outlog_free(struct outlog *l);
 int outlog_write(struct outlog *l, const void *data, size_t n);
 
 /*
+ * Reads up to max bytes from fd straight into the ring (no intermediate copy). Returns what
+ * read(2) returned: the byte count, 0 at EOF, or -1 with errno set.
+ */
+long outlog_read_fd(struct outlog *l, int fd, size_t max);
+
+/*
  * Copies up to n bytes following *cursor into dst and advances *cursor. When *cursor is older
  * than the oldest byte held, *missed (if not NULL) gets how many bytes were lost and the read
  * starts at the oldest byte; otherwise *missed is 0. A cursor beyond end is clamped to end.

@@ -30,7 +30,8 @@
 
 extern char **environ;
 
-#define READ_CHUNK       65536
+#define READ_CHUNK       (256 * 1024)
+#define BIG_PIPE         (1024 * 1024) /* a stream that fills its pipe gets a pipe this big */
 #define READS_PER_EVENT  4  /* fairness: at most this many reads per pipe per loop turn */
 #define READS_AFTER_EXIT 32 /* after the exit: the pipe holds at most its capacity */
 #define STDIN_MAX_QUEUED (4u * 1024 * 1024)
@@ -38,6 +39,7 @@ extern char **environ;
 struct pipe_in {
     struct loop_io io; /* fd -1 once closed */
     bool eof;
+    bool big; /* its size was raised */
 };
 
 struct proc {
@@ -82,6 +84,7 @@ struct proc_table {
 };
 
 static void proc_finish(struct proc *p);
+static void notify(struct proc *p, bool exit_event);
 
 /* ---- table ---- */
 
@@ -276,23 +279,31 @@ void proc_resume(struct proc *p)
 }
 
 /* Reads what the pipe holds (bounded per call); returns true when something was read. */
+/*
+ * Reads from a pipe straight into its log, notifying followers after every read so that a
+ * lossless follower can take the bytes (or pause us) before the next read could overwrite them.
+ */
 static bool read_stream(struct proc *p, int s, int max_reads)
 {
     struct pipe_in *o = &p->out[s];
-    char buf[READ_CHUNK];
     bool got = false;
-    for (int i = 0; i < max_reads && o->io.fd >= 0; i++) {
-        ssize_t r = read(o->io.fd, buf, sizeof(buf));
+    for (int i = 0; i < max_reads && o->io.fd >= 0 && (i == 0 || p->pauses == 0); i++) {
+        ssize_t r = outlog_read_fd(&p->log[s], o->io.fd, READ_CHUNK);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) break;
         if (r <= 0) { /* EOF, or EIO from a pty whose other side is gone */
             close_out(p, s);
             break;
         }
-        if (outlog_write(&p->log[s], buf, (size_t)r) < 0)
-            sp_warn("proc %d: out of memory, output dropped", (int)p->pid);
+        if (r >= 65536 && !o->big && !p->tty) {
+            /* chatty: fewer, larger reads from now on (quiet processes keep small pipes, so a
+             * thousand of them do not reach the per-user pipe budget) */
+            o->big = true;
+            fcntl(o->io.fd, F_SETPIPE_SZ, BIG_PIPE);
+        }
         got = true;
-        if ((size_t)r < sizeof(buf)) break;
+        notify(p, false);
+        if ((size_t)r < READ_CHUNK) break;
     }
     return got;
 }
@@ -306,7 +317,6 @@ static void out_cb_stream(struct proc *p, int s)
 {
     proc_ref(p);
     bool got = read_stream(p, s, READS_PER_EVENT);
-    if (got) notify(p, false);
     maybe_finish(p);
     /* after the exit, output still flowing (from a surviving child) postpones the end */
     if (got && p->reaped && !p->finished)
@@ -499,8 +509,8 @@ static void on_reaped(void *owner, pid_t pid, int status)
     /* everything the process wrote is in the pipes now: take it (unless a lossless follower
      * holds a pause, then it comes as the follower catches up) */
     if (p->pauses == 0) {
-        bool got = read_stream(p, 0, READS_AFTER_EXIT) | read_stream(p, 1, READS_AFTER_EXIT);
-        if (got) notify(p, false);
+        read_stream(p, 0, READS_AFTER_EXIT);
+        read_stream(p, 1, READS_AFTER_EXIT);
     }
     update_out_interest(p);
     if (!p->finished) {
