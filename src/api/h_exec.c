@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "../base/log.h"
@@ -176,11 +177,9 @@ static void exec_stream_pump(struct exec_stream *es)
 {
     struct proc *p = es->f.proc;
     struct http_request *req = es->req;
-    char *buf = NULL;
     long backlog = 0;
 
     if (!req || es->ended) return;
-    (void)buf;
     for (int s = 0; s < 2; s++) {
         for (;;) {
             uint64_t avail = outlog_available(proc_log(p, (enum proc_stream)s), es->cursor[s]);
@@ -194,22 +193,23 @@ static void exec_stream_pump(struct exec_stream *es)
             }
             size_t want = avail < FRAME_MAX ? (size_t)avail : FRAME_MAX;
             size_t hlen = es->framing == FRAME_STDCOPY ? 8 : 1;
-            unsigned char *dst = http_stream_reserve(req, hlen + want);
-            if (!dst) return; /* gone, or out of memory: on_abort cleans up */
             uint64_t missed = 0;
-            size_t n = proc_read(p, (enum proc_stream)s, &es->cursor[s], dst + hlen, want, &missed);
+            const char *p1, *p2;
+            size_t n1, n2;
+            size_t n = proc_peek(p, (enum proc_stream)s, &es->cursor[s], want, &p1, &n1, &p2, &n2,
+                                 &missed);
             if (missed)
                 sp_warn("exec %d: attached stream lost %llu bytes", (int)proc_pid(p),
                         (unsigned long long)missed);
-            dst[0] = (unsigned char)(s + 1);
+            unsigned char hdr[8] = {(unsigned char)(s + 1)};
             if (hlen == 8) {
-                dst[1] = dst[2] = dst[3] = 0;
-                dst[4] = (unsigned char)(n >> 24);
-                dst[5] = (unsigned char)(n >> 16);
-                dst[6] = (unsigned char)(n >> 8);
-                dst[7] = (unsigned char)n;
+                hdr[4] = (unsigned char)(n >> 24);
+                hdr[5] = (unsigned char)(n >> 16);
+                hdr[6] = (unsigned char)(n >> 8);
+                hdr[7] = (unsigned char)n;
             }
-            backlog = http_stream_commit(req, hlen + n);
+            struct iovec iov[3] = {{hdr, hlen}, {(void *)p1, n1}, {(void *)p2, n2}};
+            backlog = http_stream_writev(req, iov, n2 ? 3 : 2);
             if (backlog < 0) return; /* gone: on_abort cleans up */
             if (backlog > STREAM_HIGH_MARK) {
                 if (!es->paused) {

@@ -96,7 +96,12 @@ void h_transcript(struct api *a, struct http_request *req)
     char dir[4200];
     transcripts_dir(a, dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/%s.jsonl", dir, id);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        sp_close(fd);
+        fd = -1;
+    }
     if (fd < 0) {
         http_respond_error(req, 404, "not_found", "no transcript \"%s\"", id);
         return;

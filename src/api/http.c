@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -566,6 +567,57 @@ long http_stream_write(struct http_request *req, const void *data, size_t len)
 /* A chunk written in place: a fixed-width size line ("%08zx\r\n", leading zeros are valid
  * chunk-size syntax), the data, CRLF. */
 #define CHUNK_HDR 10
+
+long http_stream_writev(struct http_request *req, const struct iovec *iov, int iovcnt)
+{
+    struct http_conn *c = req->conn;
+    struct iovec v[8];
+    char hdr[24];
+    size_t total = 0;
+    if (c->closed) return -EPIPE;
+    if (!c->streaming || iovcnt < 0 || iovcnt > 6) return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total == 0 || c->head_only) return (long)sp_buf_pending(&c->out);
+    int n = 0;
+    if (c->chunked) {
+        int k = snprintf(hdr, sizeof(hdr), "%zx\r\n", total);
+        v[n++] = (struct iovec){hdr, (size_t)k};
+    }
+    for (int i = 0; i < iovcnt; i++)
+        v[n++] = iov[i];
+    if (c->chunked) v[n++] = (struct iovec){(void *)"\r\n", 2};
+
+    size_t sent = 0;
+    if (sp_buf_pending(&c->out) == 0) {
+        struct msghdr mh = {.msg_iov = v, .msg_iovlen = (size_t)n};
+        ssize_t w;
+        do
+            w = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN) {
+            conn_close(c);
+            return -EPIPE;
+        }
+        if (w > 0) {
+            sent = (size_t)w;
+            c->write_progress_ms = sp_now_ms();
+        }
+    }
+    for (int i = 0; i < n; i++) { /* queue what the socket did not take */
+        if (sent >= v[i].iov_len) {
+            sent -= v[i].iov_len;
+            continue;
+        }
+        if (sp_buf_append(&c->out, (char *)v[i].iov_base + sent, v[i].iov_len - sent) < 0) {
+            conn_close(c);
+            return -ENOMEM;
+        }
+        sent = 0;
+    }
+    conn_update(c);
+    return c->closed ? -EPIPE : (long)sp_buf_pending(&c->out);
+}
 
 void *http_stream_reserve(struct http_request *req, size_t n)
 {

@@ -113,6 +113,10 @@ void http_stream_end(struct http_request *req);
  * connection is gone or memory is short. Returns like http_stream_write.
  */
 void *http_stream_reserve(struct http_request *req, size_t n);
+/* One chunk from several pieces: sent straight from them when nothing is queued (no copy),
+ * the rest is copied. Returns like http_stream_write. */
+struct iovec;
+long http_stream_writev(struct http_request *req, const struct iovec *iov, int iovcnt);
 long http_stream_commit(struct http_request *req, size_t n);
 
 /*

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <grp.h>
@@ -81,7 +82,20 @@ struct child_report {
     int err;
 };
 
-SP_NORETURN static void child(const struct spawn_opts *o, int errfd)
+#if defined(__SANITIZE_ADDRESS__)
+#define SPAWN_USE_FORK 1 /* ASan cannot follow a child running on our memory with its own stack */
+#else
+#define SPAWN_USE_FORK 0
+#endif
+
+struct clone_arg {
+    const struct spawn_opts *o;
+    struct child_report rep;
+};
+
+/* errfd >= 0: report through the pipe (fork); otherwise into *shared (vfork-style clone, where
+ * the parent sleeps until we exec or exit and then reads it from its own memory). */
+SP_NORETURN static void child(const struct spawn_opts *o, int errfd, struct child_report *shared)
 {
     int e = 0;
     int stage = STAGE_SETUP;
@@ -118,8 +132,12 @@ SP_NORETURN static void child(const struct spawn_opts *o, int errfd)
     }
     /* Report to the parent; the pipe is close-on-exec, so EOF there means exec succeeded. */
     struct child_report rep = {stage, e};
-    ssize_t unused = write(errfd, &rep, sizeof(rep));
-    (void)unused;
+    if (errfd >= 0) {
+        ssize_t unused = write(errfd, &rep, sizeof(rep));
+        (void)unused;
+    } else {
+        *shared = rep;
+    }
     _exit(spawn_exec_error_code(-e));
 }
 
@@ -128,14 +146,49 @@ int spawn_exec_error_code(int neg_errno)
     return neg_errno == -ENOENT || neg_errno == -ENOTDIR ? 127 : 126;
 }
 
+static int report_error(const struct spawn_opts *o, pid_t pid, const struct child_report *rep,
+                        struct sp_err *err)
+{
+    /* The child is ours and has exited (or is about to): wait for it here, so the reaper never
+     * sees a pid nobody registered. */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    int e = rep->err;
+    if (rep->stage == STAGE_CHDIR) return sp_err_set(err, -e, "chdir %s: %s", o->cwd, strerror(e));
+    if (rep->stage == STAGE_SETUP)
+        return sp_err_set(err, -e, "setting up %s: %s", o->argv[0], strerror(e));
+    return sp_err_set(err, -e, "exec %s: %s", o->argv[0], strerror(e));
+}
+
+#if !SPAWN_USE_FORK
+static int clone_child(void *arg)
+{
+    struct clone_arg *ca = arg;
+    child(ca->o, -1, &ca->rep);
+}
+
+/* The child's stack for the vfork-style clone: the parent sleeps until the child has exec'd or
+ * exited, and there is one loop thread, so one stack serves every spawn. */
+static char clone_stack[64 * 1024] __attribute__((aligned(16)));
+#endif
+
 int spawn(const struct spawn_opts *o, pid_t *pid_out, struct sp_err *err)
 {
-    int p[2];
-
     if (!o->argv || !o->argv[0] || !o->argv[0][0])
         return sp_err_set(err, -EINVAL, "exec: empty command");
+#if !SPAWN_USE_FORK
+    /* CLONE_VM|CLONE_VFORK (what posix_spawn does): no copy of our page tables, and the exec
+     * result is known when clone returns. */
+    struct clone_arg ca = {.o = o, .rep = {0, 0}};
+    pid_t pid = clone(clone_child, clone_stack + sizeof(clone_stack),
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &ca);
+    if (pid < 0) return sp_err_set(err, -errno, "clone: %s", strerror(errno));
+    if (ca.rep.err != 0) return report_error(o, pid, &ca.rep, err);
+    *pid_out = pid;
+    return 0;
+#else
+    int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return sp_err_set(err, -errno, "pipe: %s", strerror(errno));
-
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -145,25 +198,14 @@ int spawn(const struct spawn_opts *o, pid_t *pid_out, struct sp_err *err)
     }
     if (pid == 0) {
         sp_close(p[0]);
-        child(o, p[1]);
+        child(o, p[1], NULL);
     }
     sp_close(p[1]);
-
     struct child_report rep = {0, 0};
     ssize_t n = sp_read(p[0], &rep, sizeof(rep));
     sp_close(p[0]);
-    if (n == (ssize_t)sizeof(rep) && rep.err != 0) {
-        int e = rep.err;
-        /* The child is ours and about to _exit: wait for it here, so the reaper never sees
-         * a pid nobody registered. */
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-        }
-        if (rep.stage == STAGE_CHDIR)
-            return sp_err_set(err, -e, "chdir %s: %s", o->cwd, strerror(e));
-        if (rep.stage == STAGE_SETUP)
-            return sp_err_set(err, -e, "setting up %s: %s", o->argv[0], strerror(e));
-        return sp_err_set(err, -e, "exec %s: %s", o->argv[0], strerror(e));
-    }
+    if (n == (ssize_t)sizeof(rep) && rep.err != 0) return report_error(o, pid, &rep, err);
     *pid_out = pid;
     return 0;
+#endif
 }

@@ -111,6 +111,30 @@ long outlog_read_fd(struct outlog *l, int fd, size_t max)
     return r;
 }
 
+size_t outlog_peek(const struct outlog *l, uint64_t *cursor, size_t n, const char **p1, size_t *n1,
+                   const char **p2, size_t *n2, uint64_t *missed)
+{
+    uint64_t c = *cursor;
+    if (missed) *missed = c < l->start ? l->start - c : 0;
+    if (c < l->start) c = l->start;
+    if (c > l->end) c = l->end;
+    size_t avail = (size_t)(l->end - c);
+    if (n > avail) n = avail;
+    *n1 = *n2 = 0;
+    *p1 = *p2 = NULL;
+    if (n) {
+        size_t at = (size_t)(c % l->size);
+        *p1 = l->buf + at;
+        *n1 = l->size - at < n ? l->size - at : n;
+        if (*n1 < n) {
+            *p2 = l->buf;
+            *n2 = n - *n1;
+        }
+    }
+    *cursor = c + n;
+    return n;
+}
+
 size_t outlog_read(const struct outlog *l, uint64_t *cursor, void *dst, size_t n, uint64_t *missed)
 {
     uint64_t c = *cursor;

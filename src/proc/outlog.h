@@ -39,6 +39,14 @@ long outlog_read_fd(struct outlog *l, int fd, size_t max);
  */
 size_t outlog_read(const struct outlog *l, uint64_t *cursor, void *dst, size_t n, uint64_t *missed);
 
+/*
+ * Points at up to n bytes following *cursor without copying (one or two segments of the ring)
+ * and advances *cursor past them; the pointers stay valid until the next write. Returns the
+ * byte count; *missed as in outlog_read.
+ */
+size_t outlog_peek(const struct outlog *l, uint64_t *cursor, size_t n, const char **p1, size_t *n1,
+                   const char **p2, size_t *n2, uint64_t *missed);
+
 static inline uint64_t outlog_available(const struct outlog *l, uint64_t cursor)
 {
     if (cursor < l->start) cursor = l->start;

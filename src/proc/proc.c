@@ -580,8 +580,15 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
     if (t->running >= t->lim.max_procs)
         return sp_err_set(err, -EAGAIN, "too many processes running (limit %u)", t->lim.max_procs);
     if (s->tag && s->tag[0]) {
-        if (strlen(s->tag) >= 64 || strspn(s->tag, "0123456789") == strlen(s->tag))
-            return sp_err_set(err, -EINVAL, "tag must be 1 to 63 characters and not all digits");
+        /* tags name files (transcripts) and appear in URLs: a safe alphabet only */
+        size_t tl = strlen(s->tag);
+        if (tl >= 64 || strspn(s->tag, "0123456789") == tl || s->tag[0] == '.' ||
+            strspn(s->tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                tl)
+            return sp_err_set(
+                err, -EINVAL,
+                "tag must be 1 to 63 letters, digits, '.', '_' or '-', not start with "
+                "'.' and not be all digits");
         if (tag_in_use(t, s->tag))
             return sp_err_set(err, -EEXIST, "tag \"%s\" is in use by a running process", s->tag);
     }
@@ -794,6 +801,12 @@ size_t proc_read(struct proc *p, enum proc_stream s, uint64_t *cursor, void *dst
                  uint64_t *missed)
 {
     return outlog_read(&p->log[s], cursor, dst, n, missed);
+}
+
+size_t proc_peek(struct proc *p, enum proc_stream s, uint64_t *cursor, size_t n, const char **p1,
+                 size_t *n1, const char **p2, size_t *n2, uint64_t *missed)
+{
+    return outlog_peek(&p->log[s], cursor, n, p1, n1, p2, n2, missed);
 }
 
 const struct outlog *proc_log(const struct proc *p, enum proc_stream s)

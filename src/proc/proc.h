@@ -109,6 +109,9 @@ void proc_resume(struct proc *p);
 size_t proc_read(struct proc *p, enum proc_stream s, uint64_t *cursor, void *dst, size_t n,
                  uint64_t *missed);
 const struct outlog *proc_log(const struct proc *p, enum proc_stream s);
+/* outlog_peek on a stream (see outlog.h). */
+size_t proc_peek(struct proc *p, enum proc_stream s, uint64_t *cursor, size_t n, const char **p1,
+                 size_t *n1, const char **p2, size_t *n2, uint64_t *missed);
 
 /* Queues bytes for stdin; -EPIPE when stdin is closed or was never open. */
 int proc_stdin_write(struct proc *p, const void *data, size_t n);

@@ -35,10 +35,11 @@ static void put(struct transcript *t, json_t *o)
     size_t n = strlen(line);
     line[n] = '\n';
     if (t->written + n + 1 > t->max && !t->truncated) {
-        static const char note[] = "{\"type\":\"truncated\"}\n";
+        char note[96];
+        int k = snprintf(note, sizeof(note), "{\"type\":\"truncated\",\"time\":\"%s\"}\n", ts);
         free(line);
         t->truncated = true;
-        if (sp_write_all(t->fd, note, sizeof(note) - 1) == 0) t->written += sizeof(note) - 1;
+        if (k > 0 && sp_write_all(t->fd, note, (size_t)k) == 0) t->written += (size_t)k;
         return;
     }
     if (!t->truncated && sp_write_all(t->fd, line, n + 1) == 0) t->written += n + 1;

@@ -205,7 +205,9 @@ int mainproc_start(struct mainproc *m, struct sp_err *err)
     pid_t pid;
     int r = spawn(&o, &pid, &e);
     if (r < 0) {
-        if (e.msg[0] && strncmp(e.msg, "fork", 4) == 0) return sp_err_set(err, r, "%s", e.msg);
+        if (strncmp(e.msg, "fork", 4) == 0 || strncmp(e.msg, "clone", 5) == 0 ||
+            strncmp(e.msg, "pipe", 4) == 0)
+            return sp_err_set(err, r, "%s", e.msg);
         m->state = MAINPROC_FAILED;
         m->exit_code = spawn_exec_error_code(r);
         snprintf(m->error, sizeof(m->error), "%s", e.msg);
