@@ -405,10 +405,6 @@ void h_exec_post(struct api *a, struct http_request *req)
         http_respond_error(req, 400, "bad_request", "command: a non-empty array is required");
         goto out;
     }
-    if (json_is_true(json_object_get(o, "tty"))) {
-        http_respond_error(req, 501, "not_implemented", "tty is not implemented yet on POST /exec");
-        goto out;
-    }
     uint64_t timeout_ms;
     if (parse_timeout_ns(req, json_object_get(o, "timeout"), &timeout_ms) < 0) goto out;
     json_t *in = json_object_get(o, "stdin");
@@ -424,6 +420,7 @@ void h_exec_post(struct api *a, struct http_request *req)
         .umask = -1,
         .timeout_ms = timeout_ms,
         .stdin_open = json_is_string(in),
+        .tty = json_is_true(json_object_get(o, "tty")),
         .wrap = true,
     };
     exec_attached(a, req, &spec, FRAME_STDCOPY, in ? json_string_value(in) : NULL,
