@@ -33,6 +33,7 @@ struct ws_conn {
     bool close_sent, paused, dead, notifying;
     uint64_t write_progress_ms;
     struct http_hijack_owner owner;
+    int close_code;
 };
 
 void ws_accept_key(const char *key, char out[29])
@@ -100,6 +101,13 @@ static void ws_free(void *arg)
 }
 
 /* The end: tell the owner once, then free after the current batch. */
+static void ws_closed_deferred(void *arg)
+{
+    struct ws_conn *ws = arg;
+    if (ws->h->on_close) ws->h->on_close(ws, ws->close_code);
+    ws_free(ws);
+}
+
 static void ws_die(struct ws_conn *ws, int code)
 {
     if (ws->dead) return;
@@ -109,8 +117,11 @@ static void ws_die(struct ws_conn *ws, int code)
     sp_close(ws->io.fd);
     ws->io.fd = -1;
     http_hijack_done(&ws->owner);
-    if (ws->h->on_close) ws->h->on_close(ws, code);
-    if (loop_defer(ws->loop, ws_free, ws) < 0) sp_error("ws: leaking a connection (out of memory)");
+    /* on_close runs from the loop, never from inside a ws_* call the owner is making (a failed
+     * send must not free the owner's state under it); the owner sees -EPIPE meanwhile. */
+    ws->close_code = code;
+    if (loop_defer(ws->loop, ws_closed_deferred, ws) < 0)
+        sp_error("ws: leaking a connection (out of memory)");
 }
 
 static void ws_update(struct ws_conn *ws)

@@ -5,9 +5,10 @@
  * sends messages with ws_send() and gets them through its handlers. Fragmented messages are
  * reassembled (up to WS_MAX_MESSAGE), pings are answered, client frames must be masked.
  *
- * Lifetime: on_close runs exactly once, from the loop, when the connection is over (closing
- * handshake done, peer gone, or protocol error); the ws_conn is freed right after it returns,
- * so the owner forgets it there. Loop-thread only.
+ * Lifetime: on_close runs exactly once, from the loop (never from inside a ws_* call), when the
+ * connection is over (closing handshake done, peer gone, or protocol error); the ws_conn is
+ * freed right after it returns, so the owner forgets it there. Between the end and on_close,
+ * ws_send returns -EPIPE and ws_close does nothing. Loop-thread only.
  */
 #ifndef SP_WS_H
 #define SP_WS_H

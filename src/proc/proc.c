@@ -667,8 +667,11 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
         }
         o1[0] = m;
         in[0] = sl;
-        in[1] = fcntl(m, F_DUPFD_CLOEXEC, 3);
-        if (in[1] < 0) {
+        /* stdin=false: nothing the API sends reaches the terminal */
+        in[1] = s->stdin_open ? fcntl(m, F_DUPFD_CLOEXEC, 3) : -2;
+        if (in[1] == -2) {
+            in[1] = -1;
+        } else if (in[1] < 0) {
             r = sp_err_set(err, -errno, "dup: %s", strerror(errno));
             goto fail_pipes;
         }
