@@ -539,9 +539,6 @@ void http_stream_begin(struct http_request *req, int status, const char *content
     bool head = req->method && strcmp(req->method, "HEAD") == 0;
     queue_status_and_headers(c, status, content_type, extra_headers, head ? 0 : -1);
     c->streaming = true;
-    /* a bigger socket buffer: fewer wake-ups for large streams (capped by net.core.wmem_max) */
-    int sndbuf = 1 << 20;
-    setsockopt(c->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     c->head_only = head;
     conn_flush(c);
 }

@@ -30,7 +30,7 @@
 
 extern char **environ;
 
-#define READ_CHUNK       (256 * 1024)
+#define READ_CHUNK       (64 * 1024)
 #define BIG_PIPE         (1024 * 1024) /* a stream that fills its pipe gets a pipe this big */
 #define READS_PER_EVENT  4  /* fairness: at most this many reads per pipe per loop turn */
 #define READS_AFTER_EXIT 32 /* after the exit: the pipe holds at most its capacity */
