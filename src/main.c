@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "os/loop.h"
 #include "os/reap.h"
 #include "os/sig.h"
+#include "os/spawn.h"
 #include "proc/proc.h"
 #include "supervisor/mainproc.h"
 
@@ -203,8 +205,20 @@ static int setup_token(struct daemon *d, struct sp_err *err)
     return 0;
 }
 
+/* Every connection and process costs fds: take the hard limit for ourselves, and give children
+ * the limit we were started with (programs using select() expect 1024). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max) return;
+    struct rlimit orig = rl;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0) spawn_set_child_nofile(&orig);
+}
+
 static int run(struct daemon *d, struct sp_err *err)
 {
+    raise_nofile();
     char dirbuf[64];
     snprintf(d->state_dir, sizeof(d->state_dir), "%s",
              d->cfg.write_dir ? d->cfg.write_dir : default_write_dir(dirbuf, sizeof(dirbuf)));

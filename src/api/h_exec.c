@@ -93,6 +93,8 @@ static void respond_start_error(struct http_request *req, const struct sp_err *e
     case -EAGAIN: http_respond_error(req, 429, "too_many_processes", "%s", err->msg); return;
     case -EEXIST: http_respond_error(req, 409, "tag_in_use", "%s", err->msg); return;
     case -ENOMEM: http_respond_error(req, 503, "out_of_memory", "%s", err->msg); return;
+    case -EMFILE:
+    case -ENFILE: http_respond_error(req, 503, "resource_exhausted", "%s", err->msg); return;
     default: http_respond_error(req, 400, "bad_request", "%s", err->msg); return;
     }
 }
@@ -386,9 +388,18 @@ static int parse_timeout_ns(struct http_request *req, json_t *v, uint64_t *ms)
     return 0;
 }
 
+/* The sprite-env query form has cmd, cmd[] or path parameters. */
+bool exec_query_has_command(const struct http_request *req)
+{
+    char buf[8];
+    return http_query_get(req, "cmd", buf, sizeof(buf)) ||
+           http_query_get(req, "cmd[]", buf, sizeof(buf)) ||
+           http_query_get(req, "path", buf, sizeof(buf));
+}
+
 void h_exec_post(struct api *a, struct http_request *req)
 {
-    if (req->query && (strstr(req->query, "cmd") || strstr(req->query, "path="))) {
+    if (exec_query_has_command(req)) {
         exec_query_form(a, req);
         return;
     }

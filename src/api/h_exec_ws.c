@@ -225,7 +225,7 @@ void h_exec_get(struct api *a, struct http_request *req)
 {
     char idbuf[128];
     const char *id = http_query_get(req, "id", idbuf, sizeof(idbuf));
-    bool has_cmd = req->query && (strstr(req->query, "cmd") || strstr(req->query, "path="));
+    bool has_cmd = exec_query_has_command(req);
     const char *upgrade = http_header_get(req, "Upgrade");
     if (!upgrade && !has_cmd && !(id && *id)) {
         list_sessions(a, req);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -19,6 +20,15 @@
 #include "sig.h"
 
 extern char **environ;
+
+static struct rlimit g_child_nofile;
+static int g_have_child_nofile;
+
+void spawn_set_child_nofile(const struct rlimit *rl)
+{
+    g_have_child_nofile = rl != NULL;
+    if (rl) g_child_nofile = *rl;
+}
 
 static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -121,6 +131,7 @@ SP_NORETURN static void child(const struct spawn_opts *o, int errfd, struct chil
             e = errno;
     }
     if (!e && o->set_umask) umask(o->umask);
+    if (!e && g_have_child_nofile) setrlimit(RLIMIT_NOFILE, &g_child_nofile);
     if (!e && o->cwd && chdir(o->cwd) < 0) {
         e = errno;
         stage = STAGE_CHDIR;

@@ -41,6 +41,10 @@ struct spawn_opts {
  */
 int spawn(const struct spawn_opts *o, pid_t *pid_out, struct sp_err *err);
 
+/* The open-file limit children get (the daemon raises its own); NULL: theirs is ours. */
+struct rlimit;
+void spawn_set_child_nofile(const struct rlimit *rl);
+
 /* 127 for a not-found errno, 126 otherwise (what a shell exits with). */
 int spawn_exec_error_code(int neg_errno);
 
