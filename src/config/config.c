@@ -46,6 +46,7 @@ static const struct key exec_keys[] = {
     {"retention", K_DURATION_MS, OFF(exec.retention_ms), NULL, 0, 7 * 86400000ull},
     {"drain_timeout", K_DURATION_MS, OFF(exec.drain_ms), NULL, 0, 60000},
     {"transcripts", K_BOOL, OFF(exec.transcripts), NULL, 0, 0},
+    {"max_retained", K_UINT, OFF(exec.max_retained), NULL, 0, 1000000},
     {NULL, 0, 0, NULL, 0, 0},
 };
 
@@ -119,6 +120,7 @@ void config_init(struct config *c)
     c->exec.log_bytes = 1024 * 1024;
     c->exec.retention_ms = 5 * 60000;
     c->exec.drain_ms = 250;
+    c->exec.max_retained = 1000;
 }
 
 void config_free(struct config *c)

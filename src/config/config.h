@@ -34,6 +34,7 @@ struct config_exec {
     uint64_t retention_ms;  /* exited processes stay listable this long */
     uint64_t drain_ms;      /* after an exit, wait this long for pipes a child still holds */
     bool transcripts;       /* record transcripts from the start */
+    unsigned max_retained;  /* finished processes kept listable */
 };
 
 struct config {

@@ -61,6 +61,7 @@ struct proc {
     bool in_close_requested;
 
     bool reaped, finished, timed_out, tty, detachable;
+    bool counted_retained; /* counted in the table's retained */
     size_t n_followers;
     int exit_code, term_signal;
     int pauses;
@@ -81,6 +82,7 @@ struct proc_table {
     char *transcripts; /* directory, or NULL when off */
     struct proc *head, *tail;
     unsigned running;
+    unsigned retained; /* finished processes still listed */
 };
 
 static void proc_finish(struct proc *p);
@@ -451,6 +453,11 @@ static uint64_t wall_ms(void)
 static void retention_cb(struct loop_timer *tm)
 {
     struct proc *p = SP_CONTAINER_OF(tm, struct proc, retention_timer);
+    loop_timer_stop(p->t->loop, tm);
+    if (p->counted_retained) {
+        p->counted_retained = false;
+        p->t->retained--;
+    }
     table_remove(p); /* no longer listable; freed when the last follower lets go */
     proc_unref(p);   /* the table's reference */
 }
@@ -464,7 +471,15 @@ static void proc_finish(struct proc *p)
     close_out(p, 1);
     close_in(p);
     notify(p, true);
+    t->retained++;
+    p->counted_retained = true;
     loop_timer_start(t->loop, &p->retention_timer, t->lim.retention_ms);
+    /* bounded memory whatever the exec rate: beyond max_retained, forget the oldest finished */
+    for (struct proc *q = t->head; q && t->retained > t->lim.max_retained;) {
+        struct proc *next = q->next;
+        if (q->finished && q != p) retention_cb(&q->retention_timer);
+        q = next;
+    }
 }
 
 static void drain_cb(struct loop_timer *tm)

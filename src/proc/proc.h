@@ -38,6 +38,7 @@ struct proc_limits {
     size_t log_bytes;      /* per stream */
     uint64_t retention_ms; /* how long a finished process stays listable */
     uint64_t drain_ms;     /* after exit, how long to wait for EOF on pipes */
+    unsigned max_retained; /* finished processes kept listable; the oldest go first */
 };
 
 struct proc_spec {

@@ -320,6 +320,17 @@ def test_retention_removes_exited_processes(daemon_factory):
     assert get(d, running["tag"])["state"] == "running"
 
 
+def test_max_retained_forgets_the_oldest_exited(daemon_factory):
+    d = daemon_factory(config={"exec": {"max_retained": 3}})
+    running = start(d, "sleep", "1000")
+    tags = [d.request("POST", "/v1/exec", body={"cmd": "true"}).json()["tag"] for _ in range(6)]
+    listed = [p["tag"] for p in listing(d)]
+    # the running process stays; of the six finished ones only the newest three are kept
+    assert listed == [running["tag"]] + tags[3:], listed
+    for t in tags[:3]:
+        assert d.request("GET", f"/v1/processes/{t}").status == 404
+
+
 # --------------------------------------------------------------------------------------------
 # the process limit
 
