@@ -307,6 +307,8 @@ static int run(struct daemon *d, struct sp_err *err)
 static void teardown(struct daemon *d)
 {
     api_free(d->api);
+    /* the connections' on_close/on_abort callbacks still use the processes: run them first */
+    if (d->loop) loop_run_deferred(d->loop);
     proc_table_free(d->procs);
     mainproc_free(d->mainproc);
     reaper_free(d->reaper);

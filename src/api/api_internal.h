@@ -24,6 +24,7 @@ void h_v1_processes(struct api *a, struct http_request *req);
 void h_v1_process(struct api *a, struct http_request *req);
 void h_exec_get(struct api *a, struct http_request *req);
 bool exec_query_has_command(const struct http_request *req);
+void respond_start_error(struct http_request *req, const struct sp_err *err);
 void h_transcripts_enable(struct api *a, struct http_request *req);
 void h_transcripts_disable(struct api *a, struct http_request *req);
 void h_transcripts(struct api *a, struct http_request *req);

@@ -85,8 +85,33 @@ static const char *json_str(json_t *o, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/*
+ * An optional string field: absent, null or "" → *out NULL. A number is accepted for "user" (a
+ * uid). Any other type is answered 400 (a mistyped "user" must never mean "run as the daemon").
+ * Returns -1 after answering. buf holds a converted number.
+ */
+static int opt_str(struct http_request *req, json_t *o, const char *key, const char **out,
+                   char *buf, size_t len)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_string(v)) {
+        *out = json_string_length(v) ? json_string_value(v) : NULL;
+        return 0;
+    }
+    if (strcmp(key, "user") == 0 && json_is_integer(v) && json_integer_value(v) >= 0 &&
+        json_integer_value(v) < 0xffffffffLL) {
+        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+        *out = buf;
+        return 0;
+    }
+    http_respond_error(req, 400, "bad_request", "%s: expected a string", key);
+    return -1;
+}
+
 /* Maps a proc_start failure to an answer (for failures that are not exec errors). */
-static void respond_start_error(struct http_request *req, const struct sp_err *err)
+void respond_start_error(struct http_request *req, const struct sp_err *err)
 {
     switch (err->code) {
     case -E2BIG: http_respond_error(req, 413, "too_large", "%s", err->msg); return;
@@ -253,7 +278,7 @@ static void es_on_abort(struct http_request *req)
     struct exec_stream *es = req->data;
     struct proc *p = es->f.proc;
     es->req = NULL;
-    if (p && proc_running(p)) {
+    if (p && proc_active(p)) {
         sp_info("exec %d: client went away, killing its process group", (int)proc_pid(p));
         proc_signal(p, SIGKILL);
     }
@@ -284,6 +309,19 @@ static void exec_attached(struct api *a, struct http_request *req, const struct 
     }
     es->req = req;
     es->framing = framing;
+    if (r == 0) {
+        /* follow and arm the abort before anything is written: a client already gone makes the
+         * very first write fail, and on_abort must then find everything in place */
+        if (stdin_len) proc_stdin_write(p, stdin_data, stdin_len);
+        if (spec->stdin_open) proc_stdin_close(p);
+        es->f.on_output = es_on_output;
+        es->f.on_exit = es_on_output;
+        es->f.data = es;
+        proc_follow(p, &es->f);
+        req->data = es;
+        req->on_abort = es_on_abort;
+        req->on_drain = es_on_drain;
+    }
     http_stream_begin(req, 200, stream_ctype(framing), "X-Content-Type-Options: nosniff\r\n");
     if (r < 0) { /* the reason, then the status a shell would give */
         long backlog;
@@ -295,15 +333,6 @@ static void exec_attached(struct api *a, struct http_request *req, const struct 
         http_stream_end(req);
         return;
     }
-    if (stdin_len) proc_stdin_write(p, stdin_data, stdin_len);
-    if (spec->stdin_open) proc_stdin_close(p);
-    es->f.on_output = es_on_output;
-    es->f.on_exit = es_on_output;
-    es->f.data = es;
-    proc_follow(p, &es->f);
-    req->data = es;
-    req->on_abort = es_on_abort;
-    req->on_drain = es_on_drain;
     exec_stream_pump(es);
 }
 
@@ -358,6 +387,10 @@ static void exec_query_form(struct api *a, struct http_request *req)
         .wrap = true,
     };
     if (spec.cwd && !*spec.cwd) spec.cwd = NULL;
+    if (use_stdin && sp_buf_pending(&req->body) > PROC_STDIN_MAX) {
+        http_respond_error(req, 413, "too_large", "stdin: more than %u bytes", PROC_STDIN_MAX);
+        goto out;
+    }
     exec_attached(a, req, &spec, FRAME_SPRITE, use_stdin ? sp_buf_head(&req->body) : NULL,
                   use_stdin ? sp_buf_pending(&req->body) : 0);
     goto out;
@@ -423,11 +456,20 @@ void h_exec_post(struct api *a, struct http_request *req)
         http_respond_error(req, 400, "bad_request", "stdin: expected a string");
         goto out;
     }
+    const char *dir, *user;
+    char ubuf[24];
+    if (opt_str(req, o, "dir", &dir, ubuf, sizeof(ubuf)) < 0 ||
+        opt_str(req, o, "user", &user, ubuf, sizeof(ubuf)) < 0)
+        goto out;
+    if (in && json_is_string(in) && json_string_length(in) > PROC_STDIN_MAX) {
+        http_respond_error(req, 413, "too_large", "stdin: more than %u bytes", PROC_STDIN_MAX);
+        goto out;
+    }
     struct proc_spec spec = {
         .argv = cmd,
         .env = env,
-        .cwd = json_str(o, "dir"),
-        .user = json_str(o, "user"),
+        .cwd = dir,
+        .user = user,
         .umask = -1,
         .timeout_ms = timeout_ms,
         .stdin_open = json_is_string(in),
@@ -530,7 +572,7 @@ static void sync_on_exit(struct proc_follower *f)
 static void sync_on_abort(struct http_request *req)
 {
     struct sync_exec *se = req->data;
-    if (se->f.proc && proc_running(se->f.proc)) proc_signal(se->f.proc, SIGKILL);
+    if (se->f.proc && proc_active(se->f.proc)) proc_signal(se->f.proc, SIGKILL);
     sync_free(se);
 }
 
@@ -635,11 +677,20 @@ void h_v1_exec(struct api *a, struct http_request *req)
     for (size_t i = 0; args && args[i]; i++)
         if (sp_strv_push(&argv, args[i]) < 0) goto oom;
     bool background = json_is_true(json_object_get(o, "background"));
+    const char *cwd, *user;
+    char ubuf[24];
+    if (opt_str(req, o, "cwd", &cwd, ubuf, sizeof(ubuf)) < 0 ||
+        opt_str(req, o, "user", &user, ubuf, sizeof(ubuf)) < 0)
+        goto out;
+    if (in && json_is_string(in) && json_string_length(in) > PROC_STDIN_MAX) {
+        http_respond_error(req, 413, "too_large", "stdin: more than %u bytes", PROC_STDIN_MAX);
+        goto out;
+    }
     struct proc_spec spec = {
         .argv = argv,
         .env = env,
-        .cwd = json_str(o, "cwd"),
-        .user = json_str(o, "user"),
+        .cwd = cwd,
+        .user = user,
         .umask = umask_v,
         .tag = json_str(o, "tag"),
         .timeout_ms = to && json_is_integer(to) ? (uint64_t)json_integer_value(to) * 1000u : 0,

@@ -24,8 +24,10 @@
 #include "api_internal.h"
 #include "ws.h"
 
-#define WS_HIGH_MARK (256 * 1024)
-#define WS_CHUNK     65536
+#define WS_HIGH_MARK    (256 * 1024)
+#define STDIN_HIGH_MARK (1024 * 1024) /* stop reading the client above this much queued stdin */
+#define STDIN_POLL_MS   10
+#define WS_CHUNK        65536
 
 /* ---- GET /exec ---- */
 
@@ -36,9 +38,34 @@ struct wsexec {
     uint64_t cursor[2];
     bool tty;
     bool detachable;
-    bool paused; /* we hold a proc_pause */
-    bool done;   /* exit sent, closing */
+    bool paused;                   /* we hold a proc_pause */
+    bool done;                     /* exit sent, closing */
+    bool reading_paused;           /* the client sends stdin faster than the process reads it */
+    struct loop_timer stdin_timer; /* checks when to read the client again */
 };
+
+static void stdin_check(struct loop_timer *t)
+{
+    struct wsexec *we = SP_CONTAINER_OF(t, struct wsexec, stdin_timer);
+    struct proc *p = we->f.proc;
+    if (!we->ws || !we->reading_paused) return;
+    if (!p || proc_stdin_pending(p) < STDIN_HIGH_MARK / 4) {
+        we->reading_paused = false;
+        ws_pause_reading(we->ws, false);
+        return;
+    }
+    loop_timer_start(we->api->ctx.loop, t, STDIN_POLL_MS);
+}
+
+/* Back-pressure on stdin: stop reading the client while the process is behind. */
+static void stdin_throttle(struct wsexec *we)
+{
+    struct proc *p = we->f.proc;
+    if (we->reading_paused || !p || proc_stdin_pending(p) < STDIN_HIGH_MARK) return;
+    we->reading_paused = true;
+    ws_pause_reading(we->ws, true);
+    loop_timer_start(we->api->ctx.loop, &we->stdin_timer, STDIN_POLL_MS);
+}
 
 static void wsexec_release(struct wsexec *we)
 {
@@ -123,6 +150,7 @@ static void we_on_message(struct ws_conn *ws, enum ws_opcode op, const char *dat
     if (we->tty) {
         if (len && proc_stdin_write(p, data, len) == -ENOBUFS)
             ws_close(ws, 1011, "stdin backlog too large");
+        stdin_throttle(we);
         return;
     }
     if (len == 1 && data[0] == 4) { /* a lone 0x04: end of input */
@@ -131,6 +159,7 @@ static void we_on_message(struct ws_conn *ws, enum ws_opcode op, const char *dat
     }
     if (len >= 1 && data[0] == 0 && len > 1 && proc_stdin_write(p, data + 1, len - 1) == -ENOBUFS)
         ws_close(ws, 1011, "stdin backlog too large");
+    stdin_throttle(we);
 }
 
 static void we_on_close(struct ws_conn *ws, int code)
@@ -139,7 +168,8 @@ static void we_on_close(struct ws_conn *ws, int code)
     struct proc *p = we->f.proc;
     (void)code;
     we->ws = NULL;
-    if (p && !we->done && proc_running(p) && !we->detachable) {
+    loop_timer_stop(we->api->ctx.loop, &we->stdin_timer);
+    if (p && !we->done && proc_active(p) && !we->detachable) {
         sp_info("exec %d: client went away, killing its process group", (int)proc_pid(p));
         proc_signal(p, SIGKILL);
     }
@@ -204,6 +234,7 @@ static void attach(struct api *a, struct http_request *req, struct proc *p, bool
         return;
     }
     we->api = a;
+    loop_timer_init(&we->stdin_timer, stdin_check);
     we->tty = proc_is_tty(p);
     we->detachable = proc_is_detachable(p);
     for (int s = 0; s < 2; s++) {
@@ -284,6 +315,8 @@ void h_exec_get(struct api *a, struct http_request *req)
             /* as if the command had run: the reason on stderr, then 127 or 126 */
             struct wsexec *we = calloc(1, sizeof(*we));
             if (!we) goto oom;
+            we->api = a;
+            loop_timer_init(&we->stdin_timer, stdin_check);
             we->done = true;
             if (ws_accept(req, a->ctx.loop, &wsexec_handlers, we, &we->ws) < 0) {
                 free(we);
@@ -302,12 +335,7 @@ void h_exec_get(struct api *a, struct http_request *req)
             }
             ws_close(we->ws, 1000, "");
         } else {
-            http_respond_error(req,
-                               err.code == -EAGAIN  ? 429
-                               : err.code == -E2BIG ? 413
-                                                    : 400,
-                               err.code == -EAGAIN ? "too_many_processes" : "bad_request", "%s",
-                               err.msg);
+            respond_start_error(req, &err);
         }
         goto out;
     }

@@ -17,8 +17,6 @@
 #include "../base/fd.h"
 #include "api_internal.h"
 
-#define TRANSCRIPT_READ_MAX (64u * 1024 * 1024 + 4096)
-
 static void transcripts_dir(struct api *a, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/transcripts", a->ctx.state_dir);
@@ -85,6 +83,36 @@ void h_transcripts(struct api *a, struct http_request *req)
                                proc_table_transcripts(a->ctx.procs) != NULL));
 }
 
+struct transcript_reader {
+    int fd;
+};
+
+static void reader_abort(struct http_request *req)
+{
+    struct transcript_reader *tr = req->data;
+    sp_close(tr->fd);
+    free(tr);
+}
+
+static void reader_pump(struct http_request *req)
+{
+    struct transcript_reader *tr = req->data;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = sp_read(tr->fd, chunk, sizeof(chunk));
+        if (n <= 0) break;
+        long backlog = http_stream_write(req, chunk, (size_t)n);
+        if (backlog < 0) return;          /* gone: on_abort frees */
+        if (backlog > 256 * 1024) return; /* on_drain continues */
+    }
+    req->on_abort = NULL;
+    req->on_drain = NULL;
+    req->data = NULL;
+    sp_close(tr->fd);
+    free(tr);
+    http_stream_end(req);
+}
+
 void h_transcript(struct api *a, struct http_request *req)
 {
     const char *id = req->path + strlen("/transcripts/");
@@ -106,12 +134,17 @@ void h_transcript(struct api *a, struct http_request *req)
         http_respond_error(req, 404, "not_found", "no transcript \"%s\"", id);
         return;
     }
-    struct sp_buf b = SP_BUF_INIT;
-    char chunk[65536];
-    ssize_t n;
-    while ((n = sp_read(fd, chunk, sizeof(chunk))) > 0 && b.len < TRANSCRIPT_READ_MAX)
-        if (sp_buf_append(&b, chunk, (size_t)n) < 0) break;
-    sp_close(fd);
-    http_respond(req, 200, "application/x-ndjson", NULL, b.data ? b.data : "", b.len);
-    sp_buf_free(&b);
+    /* streamed in chunks with back-pressure: a slow client costs one chunk, not the file */
+    struct transcript_reader *tr = calloc(1, sizeof(*tr));
+    if (!tr) {
+        sp_close(fd);
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    tr->fd = fd;
+    req->data = tr;
+    req->on_abort = reader_abort;
+    req->on_drain = reader_pump;
+    http_stream_begin(req, 200, "application/x-ndjson", NULL);
+    reader_pump(req);
 }

@@ -162,5 +162,7 @@ void api_free(struct api *a)
 {
     if (!a) return;
     http_server_free(a->server);
+    /* the closed connections' callbacks (queued to the loop) still use the api: run them now */
+    loop_run_deferred(a->ctx.loop);
     free(a);
 }

@@ -20,6 +20,7 @@
 #define READ_CHUNK       65536
 #define CLOSE_WAIT_MS    2000
 #define WRITE_TIMEOUT_MS 60000
+#define OUT_HIGH_MARK    (1024 * 1024) /* stop reading while this much waits to be sent */
 
 struct ws_conn {
     struct loop *loop;
@@ -71,7 +72,7 @@ long ws_parse_frame(char *p, size_t n, struct ws_frame *f)
         h = 10;
     }
     if (f->opcode >= 8 && (len > 125 || !f->fin)) return -1; /* control frames */
-    if (len > WS_MAX_MESSAGE) return -1;
+    if (len > WS_MAX_MESSAGE) return -2;                     /* too big: 1009 */
     size_t mask_at = h;
     if (f->masked) h += 4;
     if (n < h + len) return 0;
@@ -127,7 +128,10 @@ static void ws_die(struct ws_conn *ws, int code)
 static void ws_update(struct ws_conn *ws)
 {
     if (ws->dead) return;
-    uint32_t ev = ws->paused && !ws->close_sent ? 0 : EPOLLIN;
+    /* A client that sends (pings, say) but does not read would make us queue without end:
+     * read only while what we owe it stays under the mark. */
+    bool reading = !(ws->paused && !ws->close_sent) && sp_buf_pending(&ws->out) <= OUT_HIGH_MARK;
+    uint32_t ev = reading ? EPOLLIN : 0;
     if (sp_buf_pending(&ws->out)) ev |= EPOLLOUT;
     if (loop_io_set(ws->loop, &ws->io, ev) < 0) {
         ws_die(ws, 1006);
@@ -235,11 +239,13 @@ static void process_frames(struct ws_conn *ws)
 {
     while (!ws->dead && sp_buf_pending(&ws->in)) {
         if (ws->paused && !ws->close_sent) return;
+        if (sp_buf_pending(&ws->out) > OUT_HIGH_MARK) return; /* resumed when it drains */
         struct ws_frame f;
         long n = ws_parse_frame(sp_buf_head(&ws->in), sp_buf_pending(&ws->in), &f);
         if (n == 0) return;
         if (n < 0) {
-            protocol_error(ws, 1002, "malformed frame");
+            protocol_error(ws, n == -2 ? 1009 : 1002,
+                           n == -2 ? "message too big" : "malformed frame");
             return;
         }
         if (!f.masked) {
@@ -343,9 +349,14 @@ static void ws_io_cb(struct loop_io *io, uint32_t events)
             ws->h->on_drain(ws);
             if (ws->dead) return;
         }
+        if (sp_buf_pending(&ws->out) <= OUT_HIGH_MARK && sp_buf_pending(&ws->in)) {
+            process_frames(ws); /* frames held back while we were over the mark */
+            if (ws->dead) return;
+        }
     }
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
     if (ws->paused && !ws->close_sent && !(events & (EPOLLHUP | EPOLLERR))) return;
+    if (sp_buf_pending(&ws->out) > OUT_HIGH_MARK && !(events & (EPOLLHUP | EPOLLERR))) return;
     if (sp_buf_pending(&ws->in) > WS_MAX_MESSAGE + 16) {
         protocol_error(ws, 1009, "too much unread input");
         return;
@@ -434,6 +445,7 @@ int ws_accept(struct http_request *req, struct loop *loop, const struct ws_handl
     loop_timer_init(&ws->timer, close_timer_cb);
     if (loop_io_start(loop, &ws->io, EPOLLIN) < 0) {
         sp_close(fd);
+        http_hijack_done(&ws->owner);
         ws_free(ws);
         return -1;
     }

@@ -20,7 +20,7 @@
 #include "../os/loop.h"
 #include "http.h"
 
-#define WS_MAX_MESSAGE (16u * 1024 * 1024)
+#define WS_MAX_MESSAGE (4u * 1024 * 1024)
 
 enum ws_opcode { WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
 
@@ -49,7 +49,8 @@ void ws_close(struct ws_conn *ws, uint16_t code, const char *reason);
 void ws_pause_reading(struct ws_conn *ws, bool paused);
 
 /* Frame codec, exposed for unit tests. Parses one frame at p (n bytes available): returns its
- * total length, 0 when incomplete, or -1 when malformed. Unmasks the payload in place. */
+ * total length, 0 when incomplete, -1 when malformed, -2 when larger than WS_MAX_MESSAGE. Unmasks
+ * the payload in place. */
 struct ws_frame {
     bool fin;
     int opcode;

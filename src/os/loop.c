@@ -52,6 +52,11 @@ static void run_deferred(struct loop *l)
     l->defer_len = 0;
 }
 
+void loop_run_deferred(struct loop *l)
+{
+    run_deferred(l);
+}
+
 void loop_free(struct loop *l)
 {
     if (!l) return;

@@ -63,6 +63,9 @@ static inline bool loop_timer_armed(const struct loop_timer *t)
     return t->heap_index != SIZE_MAX;
 }
 
+/* Runs every queued deferred call now (for teardown, outside loop_run). */
+void loop_run_deferred(struct loop *loop);
+
 /* Queues fn(arg) to run after the current batch of events. 0 or -ENOMEM. */
 int loop_defer(struct loop *loop, loop_defer_fn fn, void *arg);
 

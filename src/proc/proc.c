@@ -34,7 +34,7 @@ extern char **environ;
 #define BIG_PIPE         (1024 * 1024) /* a stream that fills its pipe gets a pipe this big */
 #define READS_PER_EVENT  4  /* fairness: at most this many reads per pipe per loop turn */
 #define READS_AFTER_EXIT 32 /* after the exit: the pipe holds at most its capacity */
-#define STDIN_MAX_QUEUED (4u * 1024 * 1024)
+#define STDIN_MAX_QUEUED PROC_STDIN_MAX
 
 struct pipe_in {
     struct loop_io io; /* fd -1 once closed */
@@ -62,6 +62,7 @@ struct proc {
 
     bool reaped, finished, timed_out, tty, detachable;
     bool counted_retained; /* counted in the table's retained */
+    bool group_gone;       /* the leader was reaped and its group is empty */
     size_t n_followers;
     int exit_code, term_signal;
     int pauses;
@@ -87,6 +88,7 @@ struct proc_table {
 
 static void proc_finish(struct proc *p);
 static void notify(struct proc *p, bool exit_event);
+static bool group_alive(struct proc *p);
 
 /* ---- table ---- */
 
@@ -381,6 +383,11 @@ int proc_stdin_write(struct proc *p, const void *data, size_t n)
     return 0;
 }
 
+size_t proc_stdin_pending(const struct proc *p)
+{
+    return sp_buf_pending(&p->in_pending);
+}
+
 bool proc_stdin_open(const struct proc *p)
 {
     return p->in_io.fd >= 0 && !p->in_close_requested && !p->tty ? true
@@ -396,7 +403,8 @@ void proc_stdin_close(struct proc *p)
 
 int proc_resize(struct proc *p, unsigned short cols, unsigned short rows)
 {
-    if (!p->tty || p->out[0].io.fd < 0) return -ENOTTY;
+    if (!p->tty) return -ENOTTY;
+    if (p->out[0].io.fd < 0) return -ESRCH;
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
     return ioctl(p->out[0].io.fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
 }
@@ -466,7 +474,9 @@ static void proc_finish(struct proc *p)
 {
     struct proc_table *t = p->t;
     p->finished = true;
+    t->running--; /* counted until its output is done, so leftovers cannot bypass max_procs */
     loop_timer_stop(t->loop, &p->drain_timer);
+    loop_timer_stop(t->loop, &p->timeout_timer);
     close_out(p, 0);
     close_out(p, 1);
     close_in(p);
@@ -502,7 +512,7 @@ static void drain_cb(struct loop_timer *tm)
 static void timeout_cb(struct loop_timer *tm)
 {
     struct proc *p = SP_CONTAINER_OF(tm, struct proc, timeout_timer);
-    if (p->reaped) return;
+    if (!group_alive(p)) return;
     p->timed_out = true;
     sp_info("process %d (%s) timed out: SIGKILL to its group", (int)p->pid, p->tag);
     kill(-p->pid, SIGKILL);
@@ -518,8 +528,7 @@ static void on_reaped(void *owner, pid_t pid, int status)
     p->term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     p->ended_ms = wall_ms();
     p->end_mono_ms = sp_now_ms();
-    t->running--;
-    loop_timer_stop(t->loop, &p->timeout_timer);
+    /* the timeout stays armed: it also covers children the leader left in its group */
     proc_ref(p);
     /* everything the process wrote is in the pipes now: take it (unless a lossless follower
      * holds a pause, then it comes as the follower catches up) */
@@ -832,11 +841,27 @@ const struct outlog *proc_log(const struct proc *p, enum proc_stream s)
     return &p->log[s];
 }
 
+/* Alive while the leader runs, and after it while its process group still has members (the
+ * children it left behind keep the group, so the id cannot have been reused meanwhile). */
+static bool group_alive(struct proc *p)
+{
+    if (p->group_gone || p->finished) return false;
+    if (!p->reaped) return true;
+    if (kill(-p->pid, 0) == 0 || errno == EPERM) return true;
+    p->group_gone = true;
+    return false;
+}
+
 int proc_signal(struct proc *p, int sig)
 {
-    if (p->reaped) return -ESRCH;
-    if (kill(-p->pid, sig) < 0 && kill(p->pid, sig) < 0) return -errno;
+    if (!group_alive(p)) return -ESRCH;
+    if (kill(-p->pid, sig) < 0 && (p->reaped || kill(p->pid, sig) < 0)) return -errno;
     return 0;
+}
+
+bool proc_active(struct proc *p)
+{
+    return group_alive(p);
 }
 
 pid_t proc_pid(const struct proc *p)

@@ -114,10 +114,15 @@ const struct outlog *proc_log(const struct proc *p, enum proc_stream s);
 size_t proc_peek(struct proc *p, enum proc_stream s, uint64_t *cursor, size_t n, const char **p1,
                  size_t *n1, const char **p2, size_t *n2, uint64_t *missed);
 
+/* Most stdin bytes queued for a process at once (more → -ENOBUFS). */
+#define PROC_STDIN_MAX (4u * 1024 * 1024)
+
 /* Queues bytes for stdin; -EPIPE when stdin is closed or was never open. */
 int proc_stdin_write(struct proc *p, const void *data, size_t n);
 /* True while the API can still write to stdin (not closed, no close requested). */
 bool proc_stdin_open(const struct proc *p);
+/* Bytes queued for stdin and not yet taken by the process. */
+size_t proc_stdin_pending(const struct proc *p);
 /* Closes stdin once everything queued is written. */
 void proc_stdin_close(struct proc *p);
 
@@ -127,7 +132,12 @@ bool proc_is_tty(const struct proc *p);
 bool proc_is_detachable(const struct proc *p);
 size_t proc_follower_count(const struct proc *p);
 
-/* Signals the process group. -ESRCH when it has finished. */
+/* True while the leader or anything left in its process group may still run (what a client
+ * disconnect or a timeout must kill). */
+bool proc_active(struct proc *p);
+
+/* Signals the process group (also after the leader exited, while the group has members).
+ * -ESRCH when nothing is left. */
 int proc_signal(struct proc *p, int sig);
 
 /* Accessors. */

@@ -52,7 +52,8 @@ struct transcript *transcript_open(const char *dir, struct proc *p, uint64_t max
     snprintf(path, sizeof(path), "%s/%s.jsonl", dir, proc_tag(p));
     struct transcript *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
-    t->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* a tag used again starts a new transcript (the file is named by the tag) */
+    t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (t->fd < 0) {
         sp_warn("transcript %s: %s", path, strerror(errno));
         free(t);

@@ -96,7 +96,9 @@ static void test_malformed_frames(void **state)
     char big_ping[] = {(char)0x89, (char)(0x80 | 126), 0, 126};
     assert_int_equal(ws_parse_frame(big_ping, sizeof(big_ping), &fr), -1);
     char huge[] = {(char)0x82, (char)(0x80 | 127), 0x7f, 0, 0, 0, 0, 0, 0, 0};
-    assert_int_equal(ws_parse_frame(huge, sizeof(huge), &fr), -1);
+    assert_int_equal(ws_parse_frame(huge, sizeof(huge), &fr), -2); /* too big: 1009 */
+    char sign[] = {(char)0x82, (char)(0x80 | 127), (char)0x80, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(ws_parse_frame(sign, sizeof(sign), &fr), -1); /* top bit set: malformed */
 }
 
 int main(void)
