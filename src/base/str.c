@@ -262,6 +262,31 @@ int sp_strv_push(char ***v, const char *s)
     return 0;
 }
 
+char **sp_env_merge(char *const *base, char *const *extra)
+{
+    char **env = sp_strv_dup(base);
+    if (!env) return NULL;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        const char *eq = strchr(extra[i], '=');
+        size_t klen = eq ? (size_t)(eq - extra[i]) : strlen(extra[i]);
+        size_t j;
+        for (j = 0; env[j]; j++)
+            if (strncmp(env[j], extra[i], klen) == 0 && env[j][klen] == '=') break;
+        if (env[j]) {
+            char *v = strdup(extra[i]);
+            if (!v) goto oom;
+            free(env[j]);
+            env[j] = v;
+        } else if (sp_strv_push(&env, extra[i]) < 0) {
+            goto oom;
+        }
+    }
+    return env;
+oom:
+    sp_strv_free(env);
+    return NULL;
+}
+
 void sp_strv_free(char **v)
 {
     if (!v) return;

@@ -40,4 +40,8 @@ size_t sp_strv_len(char *const *v);
 int sp_strv_push(char ***v, const char *s);
 void sp_strv_free(char **v);
 
+/* A copy of the environment base with every "K=V" of extra added, replacing base's K. NULL when
+ * out of memory. */
+char **sp_env_merge(char *const *base, char *const *extra);
+
 #endif

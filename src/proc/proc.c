@@ -546,27 +546,7 @@ static void on_reaped(void *owner, pid_t pid, int status)
 
 static char **build_env(char *const *extra)
 {
-    char **env = sp_strv_dup(environ);
-    if (!env) return NULL;
-    for (size_t i = 0; extra && extra[i]; i++) {
-        const char *eq = strchr(extra[i], '=');
-        size_t klen = eq ? (size_t)(eq - extra[i]) : strlen(extra[i]);
-        size_t j;
-        for (j = 0; env[j]; j++)
-            if (strncmp(env[j], extra[i], klen) == 0 && env[j][klen] == '=') break;
-        if (env[j]) {
-            char *v = strdup(extra[i]);
-            if (!v) goto oom;
-            free(env[j]);
-            env[j] = v;
-        } else if (sp_strv_push(&env, extra[i]) < 0) {
-            goto oom;
-        }
-    }
-    return env;
-oom:
-    sp_strv_free(env);
-    return NULL;
+    return sp_env_merge(environ, extra);
 }
 
 static size_t strv_bytes(char *const *v)
