@@ -40,15 +40,34 @@ static const char *env_path(char *const *envp)
 }
 
 /* execvpe() with PATH taken from envp rather than from our own environment. */
+/* execve, and for a file the kernel cannot run (no "#!"), run it with /bin/sh as execvp and
+ * shells do. No allocation: this runs in the vfork-style child. */
+#define SH_ARGS_MAX 256
+
+static int exec_one(const char *path, char *const *argv, char *const *envp)
+{
+    execve(path, argv, envp);
+    if (errno != ENOEXEC) return errno;
+    char *sh_argv[SH_ARGS_MAX + 2];
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    if (n + 1 > SH_ARGS_MAX) return ENOEXEC;
+    sh_argv[0] = (char *)"sh";
+    sh_argv[1] = (char *)path;
+    for (size_t i = 1; i < n; i++)
+        sh_argv[i + 1] = argv[i];
+    sh_argv[n + 1] = NULL;
+    execve("/bin/sh", sh_argv, envp);
+    return ENOEXEC;
+}
+
 static int exec_search(const char *file, char *const *argv, char *const *envp)
 {
     char buf[PATH_MAX];
     int saw_eacces = 0;
 
-    if (strchr(file, '/')) {
-        execve(file, argv, envp);
-        return errno;
-    }
+    if (strchr(file, '/')) return exec_one(file, argv, envp);
     const char *p = env_path(envp);
     size_t flen = strlen(file);
     for (;;) {
@@ -62,11 +81,11 @@ static int exec_search(const char *file, char *const *argv, char *const *envp)
             } else {
                 memcpy(buf, file, flen + 1); /* empty entry = current directory */
             }
-            execve(buf, argv, envp);
-            if (errno == EACCES)
+            int e = exec_one(buf, argv, envp);
+            if (e == EACCES)
                 saw_eacces = 1;
-            else if (errno != ENOENT && errno != ENOTDIR)
-                return errno;
+            else if (e != ENOENT && e != ENOTDIR)
+                return e;
         }
         if (!*end) break;
         p = end + 1;

@@ -124,3 +124,12 @@ def test_numeric_user_is_a_uid_and_wrong_types_are_400(daemon):
         assert r.status == 400 and r.json()["code"] == "bad_request", (body, r)
     r = daemon.request("POST", "/exec", body={"command": ["id"], "dir": 7})
     assert r.status == 400, r
+
+
+def test_script_without_shebang_runs_with_sh_as_execvp_does(daemon, tmp_path):
+    script = tmp_path / "noshebang"
+    script.write_text('echo "ran with $1"\n')
+    script.chmod(0o755)
+    r = daemon.request("POST", "/v1/exec", body={"cmd": str(script), "args": ["A1"]})
+    assert r.status == 200 and r.json()["stdout"] == "ran with A1\n", r
+    assert r.json()["exit_code"] == 0
