@@ -110,6 +110,23 @@ static int opt_str(struct http_request *req, json_t *o, const char *key, const c
     return -1;
 }
 
+/* "stdin": absent/null (*in NULL) or a string of at most PROC_STDIN_MAX bytes; -1 after
+ * answering 400/413. */
+static int parse_stdin(struct http_request *req, json_t *o, json_t **in)
+{
+    json_t *v = json_object_get(o, "stdin");
+    *in = json_is_string(v) ? v : NULL;
+    if (v && !json_is_string(v) && !json_is_null(v)) {
+        http_respond_error(req, 400, "bad_request", "stdin: expected a string");
+        return -1;
+    }
+    if (*in && json_string_length(*in) > PROC_STDIN_MAX) {
+        http_respond_error(req, 413, "too_large", "stdin: more than %u bytes", PROC_STDIN_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* Maps a proc_start failure to an answer (for failures that are not exec errors). */
 void respond_start_error(struct http_request *req, const struct sp_err *err)
 {
@@ -451,20 +468,13 @@ void h_exec_post(struct api *a, struct http_request *req)
     }
     uint64_t timeout_ms;
     if (parse_timeout_ns(req, json_object_get(o, "timeout"), &timeout_ms) < 0) goto out;
-    json_t *in = json_object_get(o, "stdin");
-    if (in && !json_is_string(in) && !json_is_null(in)) {
-        http_respond_error(req, 400, "bad_request", "stdin: expected a string");
-        goto out;
-    }
+    json_t *in;
+    if (parse_stdin(req, o, &in) < 0) goto out;
     const char *dir, *user;
     char ubuf[24];
     if (opt_str(req, o, "dir", &dir, ubuf, sizeof(ubuf)) < 0 ||
         opt_str(req, o, "user", &user, ubuf, sizeof(ubuf)) < 0)
         goto out;
-    if (in && json_is_string(in) && json_string_length(in) > PROC_STDIN_MAX) {
-        http_respond_error(req, 413, "too_large", "stdin: more than %u bytes", PROC_STDIN_MAX);
-        goto out;
-    }
     struct proc_spec spec = {
         .argv = cmd,
         .env = env,
@@ -649,11 +659,8 @@ void h_v1_exec(struct api *a, struct http_request *req)
         http_respond_error(req, 400, "bad_request", "timeout_sec: expected 0 to 604800");
         goto out;
     }
-    json_t *in = json_object_get(o, "stdin");
-    if (in && !json_is_string(in) && !json_is_null(in)) {
-        http_respond_error(req, 400, "bad_request", "stdin: expected a string");
-        goto out;
-    }
+    json_t *in;
+    if (parse_stdin(req, o, &in) < 0) goto out;
     int umask_v = -1;
     json_t *um = json_object_get(o, "umask");
     if (um && !json_is_null(um)) {
@@ -682,10 +689,6 @@ void h_v1_exec(struct api *a, struct http_request *req)
     if (opt_str(req, o, "cwd", &cwd, ubuf, sizeof(ubuf)) < 0 ||
         opt_str(req, o, "user", &user, ubuf, sizeof(ubuf)) < 0)
         goto out;
-    if (in && json_is_string(in) && json_string_length(in) > PROC_STDIN_MAX) {
-        http_respond_error(req, 413, "too_large", "stdin: more than %u bytes", PROC_STDIN_MAX);
-        goto out;
-    }
     struct proc_spec spec = {
         .argv = argv,
         .env = env,
@@ -784,14 +787,13 @@ void h_v1_process(struct api *a, struct http_request *req)
     bool is_post = strcmp(req->method, "POST") == 0;
 
     if (!*sub && !is_get && !is_delete) {
-        http_respond(req, 405, "application/json", "Allow: GET, DELETE\r\n",
-                     "{\"code\":\"method_not_allowed\",\"message\":\"use GET or DELETE\"}\n", 60);
+        http_respond_error_h(req, 405, "Allow: GET, DELETE\r\n", "method_not_allowed",
+                             "use GET or DELETE");
         return;
     }
     if (strcmp(sub, "stream") == 0) {
         if (!is_get) {
-            http_respond(req, 405, "application/json", "Allow: GET\r\n",
-                         "{\"code\":\"method_not_allowed\",\"message\":\"use GET\"}\n", 50);
+            http_respond_error_h(req, 405, "Allow: GET\r\n", "method_not_allowed", "use GET");
             return;
         }
         if (!p) {
@@ -806,8 +808,7 @@ void h_v1_process(struct api *a, struct http_request *req)
         return;
     }
     if (*sub && !is_post) {
-        http_respond(req, 405, "application/json", "Allow: POST\r\n",
-                     "{\"code\":\"method_not_allowed\",\"message\":\"use POST\"}\n", 51);
+        http_respond_error_h(req, 405, "Allow: POST\r\n", "method_not_allowed", "use POST");
         return;
     }
     if (!p) {

@@ -107,6 +107,7 @@ const char *http_status_text(int status)
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
+    case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -508,27 +509,42 @@ void http_respond(struct http_request *req, int status, const char *content_type
     conn_response_done(c);
 }
 
-void http_respond_error(struct http_request *req, int status, const char *code, const char *fmt,
-                        ...)
+static void respond_error_v(struct http_request *req, int status, const char *extra,
+                            const char *code, const char *fmt, va_list ap)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
 
     json_t *o = json_pack("{s:s, s:s}", "code", code, "message", msg);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text) {
         size_t n = strlen(text);
         text[n] = '\n'; /* replaces the NUL; length n+1 below */
-        http_respond(req, status, "application/json", NULL, text, n + 1);
+        http_respond(req, status, "application/json", extra, text, n + 1);
     } else {
         static const char oom[] = "{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}\n";
-        http_respond(req, status, "application/json", NULL, oom, sizeof(oom) - 1);
+        http_respond(req, status, "application/json", extra, oom, sizeof(oom) - 1);
     }
     free(text);
     json_decref(o);
+}
+
+void http_respond_error(struct http_request *req, int status, const char *code, const char *fmt,
+                        ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    respond_error_v(req, status, NULL, code, fmt, ap);
+    va_end(ap);
+}
+
+void http_respond_error_h(struct http_request *req, int status, const char *extra_headers,
+                          const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    respond_error_v(req, status, extra_headers, code, fmt, ap);
+    va_end(ap);
 }
 
 void http_stream_begin(struct http_request *req, int status, const char *content_type,

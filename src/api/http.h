@@ -95,6 +95,9 @@ char **http_query_all(const struct http_request *req, const char *name);
 /* A complete response. extra_headers: zero or more "Name: value\r\n" lines, or NULL. */
 void http_respond(struct http_request *req, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t len);
+/* JSON error body {"code":…,"message":…}, with extra header lines (or NULL). */
+void http_respond_error_h(struct http_request *req, int status, const char *extra_headers,
+                          const char *code, const char *fmt, ...) SP_PRINTF(5, 6);
 /* JSON error body {"code":…,"message":…}. */
 void http_respond_error(struct http_request *req, int status, const char *code, const char *fmt,
                         ...) SP_PRINTF(4, 5);

@@ -122,17 +122,8 @@ static void dispatch(void *ud, struct http_request *req)
     if (!match && path_known) {
         char hdr[160];
         snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
-        char msg[256];
-        snprintf(msg, sizeof(msg), "method %s is not allowed on %s", req->method, req->path);
-        json_t *o = json_pack("{s:s, s:s}", "code", "method_not_allowed", "message", msg);
-        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (!text) {
-            http_respond_error(req, 503, "out_of_memory", "out of memory");
-            return;
-        }
-        http_respond(req, 405, "application/json", hdr, text, strlen(text));
-        free(text);
+        http_respond_error_h(req, 405, hdr, "method_not_allowed", "method %s is not allowed on %s",
+                             req->method, req->path);
         return;
     }
     if (!match) {

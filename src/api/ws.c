@@ -405,9 +405,9 @@ int ws_accept(struct http_request *req, struct loop *loop, const struct ws_handl
         return -1;
     }
     if (!ver || strcmp(ver, "13") != 0) {
-        http_respond(
-            req, 426, "application/json", "Sec-WebSocket-Version: 13\r\n",
-            "{\"code\":\"bad_request\",\"message\":\"WebSocket version 13 is required\"}\n", 70);
+        /* 426 Upgrade Required with the version we speak (RFC 6455 §4.4) */
+        http_respond_error_h(req, 426, "Sec-WebSocket-Version: 13\r\n", "bad_request",
+                             "WebSocket version 13 is required");
         return -1;
     }
     if (!key || strlen(key) > 64 || sp_base64_decode(key, strlen(key), raw, sizeof(raw)) != 16) {

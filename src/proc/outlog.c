@@ -137,18 +137,10 @@ size_t outlog_peek(const struct outlog *l, uint64_t *cursor, size_t n, const cha
 
 size_t outlog_read(const struct outlog *l, uint64_t *cursor, void *dst, size_t n, uint64_t *missed)
 {
-    uint64_t c = *cursor;
-    if (missed) *missed = c < l->start ? l->start - c : 0;
-    if (c < l->start) c = l->start;
-    if (c > l->end) c = l->end;
-    size_t avail = (size_t)(l->end - c);
-    if (n > avail) n = avail;
-    if (n) {
-        size_t at = (size_t)(c % l->size);
-        size_t first = l->size - at < n ? l->size - at : n;
-        memcpy(dst, l->buf + at, first);
-        memcpy((char *)dst + first, l->buf, n - first);
-    }
-    *cursor = c + n;
-    return n;
+    const char *p1, *p2;
+    size_t n1, n2;
+    size_t got = outlog_peek(l, cursor, n, &p1, &n1, &p2, &n2, missed);
+    if (n1) memcpy(dst, p1, n1);
+    if (n2) memcpy((char *)dst + n1, p2, n2);
+    return got;
 }

@@ -133,3 +133,24 @@ def test_script_without_shebang_runs_with_sh_as_execvp_does(daemon, tmp_path):
     r = daemon.request("POST", "/v1/exec", body={"cmd": str(script), "args": ["A1"]})
     assert r.status == 200 and r.json()["stdout"] == "ran with A1\n", r
     assert r.json()["exit_code"] == 0
+
+
+def test_wrong_websocket_version_is_426_with_a_whole_json_body(daemon):
+    r = daemon.request("GET", "/exec?cmd=true", headers={
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "8",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert r.status == 426, r
+    assert r.headers.get("sec-websocket-version") == "13", r.headers
+    assert r.json()["code"] == "bad_request"
+
+
+def test_method_not_allowed_bodies_are_whole_json(daemon):
+    bg = daemon.request("POST", "/v1/exec", body={"cmd": "true", "background": True}).json()
+    for method, path, allow in (("PUT", f"/v1/processes/{bg['tag']}", "GET, DELETE"),
+                                ("POST", f"/v1/processes/{bg['tag']}/stream", "GET"),
+                                ("GET", f"/v1/processes/{bg['tag']}/stdin", "POST"),
+                                ("DELETE", "/v1/system", "GET")):
+        r = daemon.request(method, path)
+        assert r.status == 405, (method, path, r)
+        assert r.headers.get("allow") == allow, r.headers
+        assert r.json()["code"] == "method_not_allowed"
