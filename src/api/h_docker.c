@@ -86,8 +86,10 @@ static void hex_id(char out[ID_LEN + 1])
     size_t got = 0;
     while (got < sizeof(raw)) {
         ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (r > 0) got += (size_t)r;
-        else if (errno != EINTR) break;
+        if (r > 0)
+            got += (size_t)r;
+        else if (errno != EINTR)
+            break;
     }
     if (got < sizeof(raw)) { /* no entropy source: still unique within this daemon */
         static uint64_t seq;
@@ -313,14 +315,19 @@ static void stream_pump(struct dexec *x)
             uint64_t missed = 0;
             const char *p1, *p2;
             size_t n1, n2;
-            size_t n = proc_peek(p, (enum proc_stream)s, &x->cursor[s], want, &p1, &n1, &p2, &n2,
-                                 &missed);
+            size_t n =
+                proc_peek(p, (enum proc_stream)s, &x->cursor[s], want, &p1, &n1, &p2, &n2, &missed);
             if (missed)
                 sp_warn("docker exec %.12s: stream lost %llu bytes", x->id,
                         (unsigned long long)missed);
             if (!wanted || n == 0) continue;
-            unsigned char hdr[8] = {(unsigned char)(s + 1), 0, 0, 0, (unsigned char)(n >> 24),
-                                    (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+            unsigned char hdr[8] = {(unsigned char)(s + 1),
+                                    0,
+                                    0,
+                                    0,
+                                    (unsigned char)(n >> 24),
+                                    (unsigned char)(n >> 16),
+                                    (unsigned char)(n >> 8),
                                     (unsigned char)n};
             struct iovec iov[3];
             int k = 0;
@@ -449,23 +456,24 @@ static json_t *container_json(struct docker *d, bool summary)
         json_decref(cmd);
         return json_pack("{s:s,s:o,s:s,s:s,s:s,s:I,s:[],s:{},s:s,s:s,s:{s:s},s:{s:{}},s:[]}", "Id",
                          d->container_id, "Names", names, "Image", "sprite-env", "ImageID", "",
-                         "Command", "sprite-env", "Created", (json_int_t)(d->started_wall_ms / 1000),
-                         "Ports", "Labels", "State", "running", "Status", status, "HostConfig",
-                         "NetworkMode", "host", "NetworkSettings", "Networks", "Mounts");
+                         "Command", "sprite-env", "Created",
+                         (json_int_t)(d->started_wall_ms / 1000), "Ports", "Labels", "State",
+                         "running", "Status", status, "HostConfig", "NetworkMode", "host",
+                         "NetworkSettings", "Networks", "Mounts");
     }
     json_decref(names);
     json_t *execs = json_array();
     for (struct dexec *x = d->first; x; x = x->next)
         if (x->state == DX_RUNNING) json_array_append_new(execs, json_string(x->id));
-    json_t *state = json_pack(
-        "{s:s,s:b,s:b,s:b,s:b,s:b,s:i,s:i,s:s,s:s,s:s}", "Status", "running", "Running", 1,
-        "Paused", 0, "Restarting", 0, "OOMKilled", 0, "Dead", 0, "Pid", (int)getpid(), "ExitCode",
-        0, "Error", "", "StartedAt", created, "FinishedAt", "0001-01-01T00:00:00Z");
+    json_t *state = json_pack("{s:s,s:b,s:b,s:b,s:b,s:b,s:i,s:i,s:s,s:s,s:s}", "Status", "running",
+                              "Running", 1, "Paused", 0, "Restarting", 0, "OOMKilled", 0, "Dead", 0,
+                              "Pid", (int)getpid(), "ExitCode", 0, "Error", "", "StartedAt",
+                              created, "FinishedAt", "0001-01-01T00:00:00Z");
     json_t *config =
         json_pack("{s:s,s:s,s:s,s:b,s:b,s:b,s:b,s:b,s:b,s:[],s:o,s:s,s:s,s:{}}", "Hostname", host,
-                  "Domainname", "", "User", "", "AttachStdin", 0, "AttachStdout", 0,
-                  "AttachStderr", 0, "Tty", 0, "OpenStdin", 0, "StdinOnce", 0, "Env", "Cmd", cmd,
-                  "Image", "sprite-env", "WorkingDir", "/", "Labels");
+                  "Domainname", "", "User", "", "AttachStdin", 0, "AttachStdout", 0, "AttachStderr",
+                  0, "Tty", 0, "OpenStdin", 0, "StdinOnce", 0, "Env", "Cmd", cmd, "Image",
+                  "sprite-env", "WorkingDir", "/", "Labels");
     return json_pack("{s:s,s:s,s:s,s:[],s:o,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:o,s:{s:s},s:[],s:o,"
                      "s:{s:{}}}",
                      "Id", d->container_id, "Created", created, "Path", "sprite-env", "Args",
@@ -491,11 +499,11 @@ static json_t *exec_json(struct docker *d, struct dexec *x)
         code = json_integer(proc_exit_code(x->f.proc));
     char keys[64] = "";
     if (x->detach_keys) sp_base64_encode(x->detach_keys, strlen(x->detach_keys), keys);
-    return json_pack("{s:s,s:s,s:b,s:o,s:o,s:b,s:b,s:b,s:b,s:s,s:s,s:i}", "ID", x->id, "Id",
-                     x->id, "Running", running, "ExitCode", code, "ProcessConfig", pc,
-                     "OpenStdin", x->open_stdin, "OpenStderr", x->open_stderr, "OpenStdout",
-                     x->open_stdout, "CanRemove", 0, "ContainerID", d->container_id, "DetachKeys",
-                     keys, "Pid", (int)x->pid);
+    return json_pack("{s:s,s:s,s:b,s:o,s:o,s:b,s:b,s:b,s:b,s:s,s:s,s:i}", "ID", x->id, "Id", x->id,
+                     "Running", running, "ExitCode", code, "ProcessConfig", pc, "OpenStdin",
+                     x->open_stdin, "OpenStderr", x->open_stderr, "OpenStdout", x->open_stdout,
+                     "CanRemove", 0, "ContainerID", d->container_id, "DetachKeys", keys, "Pid",
+                     (int)x->pid);
 }
 
 /* ---- routes ---- */
@@ -511,18 +519,17 @@ void h_docker_ping(struct api *a, struct http_request *req)
 void h_docker_version(struct api *a, struct http_request *req)
 {
     const char *v = a->ctx.version;
-    json_t *details = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ApiVersion",
-                                DOCKER_API_VERSION, "MinAPIVersion", "1.24", "Os", "linux", "Arch",
-                                go_arch(), "KernelVersion", kernel_release(), "GoVersion",
-                                "none (C)", "GitCommit", "", "BuildTime", "", "Experimental",
-                                "false");
-    api_respond_json(
-        req, 200,
-        json_pack("{s:{s:s},s:[{s:s,s:s,s:o}],s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Platform",
-                  "Name", "sprite-env", "Components", "Name", "Engine", "Version", v, "Details",
-                  details, "Version", v, "ApiVersion", DOCKER_API_VERSION, "MinAPIVersion", "1.24",
-                  "GitCommit", "", "GoVersion", "none (C)", "Os", "linux", "Arch", go_arch(),
-                  "KernelVersion", kernel_release(), "BuildTime", ""));
+    json_t *details = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ApiVersion", DOCKER_API_VERSION, "MinAPIVersion",
+        "1.24", "Os", "linux", "Arch", go_arch(), "KernelVersion", kernel_release(), "GoVersion",
+        "none (C)", "GitCommit", "", "BuildTime", "", "Experimental", "false");
+    api_respond_json(req, 200,
+                     json_pack("{s:{s:s},s:[{s:s,s:s,s:o}],s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
+                               "Platform", "Name", "sprite-env", "Components", "Name", "Engine",
+                               "Version", v, "Details", details, "Version", v, "ApiVersion",
+                               DOCKER_API_VERSION, "MinAPIVersion", "1.24", "GitCommit", "",
+                               "GoVersion", "none (C)", "Os", "linux", "Arch", go_arch(),
+                               "KernelVersion", kernel_release(), "BuildTime", ""));
 }
 
 static void os_pretty_name(char *buf, size_t len)
@@ -747,10 +754,9 @@ void h_docker_containers(struct api *a, struct http_request *req)
     json_decref(body);
     return;
 method:
-    http_respond_error_h(req, 405, is_json || strcmp(rest, "json") == 0 ? "Allow: GET\r\n"
-                                                                           : "Allow: POST\r\n",
-                         "method_not_allowed", "method %s is not allowed on %s", req->method,
-                         req->path);
+    http_respond_error_h(
+        req, 405, is_json || strcmp(rest, "json") == 0 ? "Allow: GET\r\n" : "Allow: POST\r\n",
+        "method_not_allowed", "method %s is not allowed on %s", req->method, req->path);
 }
 
 static int parse_u16_query(struct http_request *req, const char *name, unsigned short *out)
@@ -787,8 +793,8 @@ static void exec_resize(struct http_request *req, struct dexec *x)
 static int stream_head(struct http_request *req, bool upgrade, bool raw_ctype, char *buf,
                        size_t len)
 {
-    const char *ctype =
-        raw_ctype ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream";
+    const char *ctype = raw_ctype ? "application/vnd.docker.raw-stream"
+                                  : "application/vnd.docker.multiplexed-stream";
     if (upgrade)
         return snprintf(buf, len,
                         "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\n"
@@ -804,7 +810,8 @@ static void exec_start(struct api *a, struct http_request *req, struct dexec *x,
     if (sp_buf_pending(&req->body)) {
         if (api_json_body(req, &o) < 0) return;
     }
-    json_t *jd = o ? json_object_get(o, "Detach") : NULL, *jt = o ? json_object_get(o, "Tty") : NULL;
+    json_t *jd = o ? json_object_get(o, "Detach") : NULL,
+           *jt = o ? json_object_get(o, "Tty") : NULL;
     bool detach = json_is_true(jd), tty_frames = json_is_true(jt);
     json_decref(o);
     if (x->state != DX_CREATED) {
@@ -853,7 +860,10 @@ static void exec_start(struct api *a, struct http_request *req, struct dexec *x,
         return;
     }
     char head[512];
-    int hl = stream_head(req, req->upgrade, tty_frames || minor < 42, head, sizeof(head));
+    /* moby: multiplexed-stream only on a 101 for API >= 1.42 without Tty (the framing does not
+     * change with the Content-Type: it follows the start's Tty) */
+    bool raw_ctype = !req->upgrade || tty_frames || minor < 42;
+    int hl = stream_head(req, req->upgrade, raw_ctype, head, sizeof(head));
     x->mux = !tty_frames;
     x->stdin_attached = stdin_attached;
     if (rawconn_accept(req, a->ctx.loop, head, (size_t)hl, &rc_handlers, x, &x->rc) < 0) {
@@ -888,7 +898,7 @@ void h_docker_exec(struct api *a, struct http_request *req)
         return;
     }
     const char *op = slash + 1;
-    const char *want = strcmp(op, "json") == 0 ? "GET"
+    const char *want = strcmp(op, "json") == 0                                   ? "GET"
                        : (strcmp(op, "start") == 0 || strcmp(op, "resize") == 0) ? "POST"
                                                                                  : NULL;
     if (!want) {
@@ -905,7 +915,8 @@ void h_docker_exec(struct api *a, struct http_request *req)
     struct dexec *x = find_exec(d, rest, (size_t)(slash - rest));
     if (!x) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "No such exec instance: %.*s", (int)(slash - rest > 200 ? 200 : slash - rest), rest);
+        snprintf(msg, sizeof(msg), "No such exec instance: %.*s",
+                 (int)(slash - rest > 200 ? 200 : slash - rest), rest);
         docker_error(req, 404, "no_such_exec", msg);
         return;
     }

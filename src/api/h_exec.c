@@ -460,7 +460,8 @@ void h_exec_post(struct api *a, struct http_request *req)
         docker_exec_create_root(a, req, o);
         goto out;
     }
-    if (api_json_strv(req, o, "command", &cmd) < 0 || api_json_strv(req, o, "env", &env) < 0) goto out;
+    if (api_json_strv(req, o, "command", &cmd) < 0 || api_json_strv(req, o, "env", &env) < 0)
+        goto out;
     if (!cmd || !cmd[0]) {
         http_respond_error(req, 400, "bad_request", "command: a non-empty array is required");
         goto out;

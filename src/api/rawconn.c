@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "../base/buf.h"
 #include "../base/compiler.h"
@@ -168,7 +170,9 @@ static void rc_io_cb(struct loop_io *io, uint32_t events)
 static void rc_timer_cb(struct loop_timer *t)
 {
     struct rawconn *rc = SP_CONTAINER_OF(t, struct rawconn, timer);
-    if (!rc->finishing) sp_warn("rawconn: client stopped reading for %d s; closing", RAWCONN_WRITE_TIMEOUT_MS / 1000);
+    if (!rc->finishing)
+        sp_warn("rawconn: client stopped reading for %d s; closing",
+                RAWCONN_WRITE_TIMEOUT_MS / 1000);
     rc_close(rc);
 }
 
@@ -183,6 +187,25 @@ static void rc_deliver_early(void *arg)
     if (rc->dead || rc->finishing || !sp_buf_pending(&rc->early)) return;
     if (rc->h->on_data) rc->h->on_data(rc, sp_buf_head(&rc->early), sp_buf_pending(&rc->early));
     sp_buf_free(&rc->early);
+}
+
+/*
+ * A Docker client half-closes as soon as its stdin ends, so a peer that later dies sends
+ * nothing we could notice while the process is silent. TCP keepalive probes make its kernel
+ * answer with a reset (or time out when the host is gone).
+ */
+static void probe_dead_peers(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return;
+    int on = 1, idle = RAWCONN_PROBE_S, intvl = RAWCONN_PROBE_S, cnt = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 int rawconn_accept(struct http_request *req, struct loop *loop, const char *head, size_t head_len,
@@ -203,6 +226,7 @@ int rawconn_accept(struct http_request *req, struct loop *loop, const char *head
     rc->write_progress_ms = sp_now_ms();
     loop_io_init(&rc->io, fd, rc_io_cb);
     loop_timer_init(&rc->timer, rc_timer_cb);
+    probe_dead_peers(fd);
     *out = rc;
     if (loop_io_start(loop, &rc->io, 0) < 0) {
         rc_close(rc); /* the owner hears of it from the loop, like any other end */

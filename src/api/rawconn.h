@@ -8,8 +8,12 @@
  * client's bytes through on_data. A read EOF is only a half-close (on_eof): Docker clients shut
  * their write side when their stdin ends and keep reading. The connection is gone (on_close) on a
  * reset, a write error, a peer that closed both directions, or a backlog that made no progress for
- * RAWCONN_WRITE_TIMEOUT_MS. on_close runs from the loop, never inside a rawconn_* call, and the
- * rawconn is freed right after it.
+ * RAWCONN_WRITE_TIMEOUT_MS, or a TCP peer that stopped answering keepalive probes (sent every
+ * RAWCONN_PROBE_S s while idle). A Docker client that half-closed and then died leaves an orphan
+ * socket in FIN_WAIT2 that still acknowledges probes; its kernel resets us once it drops the
+ * orphan (net.ipv4.tcp_fin_timeout, 60 s by default). On a unix socket, or while output flows,
+ * a dead client is noticed at once. on_close runs from the loop, never inside a rawconn_* call, and
+ * the rawconn is freed right after it.
  *
  * rawconn_finish() ends the stream the way moby does: what is queued is written, then the write
  * side is shut (the client reads EOF), then input is drained until the client closes (at most
@@ -28,6 +32,7 @@
 
 #define RAWCONN_WRITE_TIMEOUT_MS 60000
 #define RAWCONN_LINGER_MS        5000
+#define RAWCONN_PROBE_S          2 /* TCP keepalive: idle and interval before a peer is probed */
 
 struct rawconn;
 struct iovec;

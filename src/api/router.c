@@ -51,7 +51,6 @@ static const struct route routes[] = {
     {"*", "/exec/*", h_docker_exec, R_DOCKER},
 };
 
-
 const char *api_unversioned_path(const char *path, unsigned *minor)
 {
     if (minor) *minor = DOCKER_API_MINOR;

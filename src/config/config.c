@@ -135,8 +135,7 @@ void config_init(struct config *c)
 
 bool config_docker_name_ok(const char *name)
 {
-    static const char first[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     size_t n = strlen(name);
     return n > 0 && n <= 64 && strchr(first, name[0]) &&
            strspn(name + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==

@@ -635,7 +635,8 @@ def test_sprite_errors(daemon):
     (b'{"command": ["true"], "stdin": 5}', 400, "bad_request"),
     (b'{"command": ["true"], "env": ["NOEQUALS"]}', 400, "bad_request"),
     (b'{"command": ["true"], "user": "no-such-user-e2e"}', 400, "bad_request"),
-    (b'{"Cmd": ["ls"]}', 501, "not_implemented"),
+    (b'{"Cmd": []}', 400, "bad_request"),
+    (b'{"Cmd": "ls"}', 400, "bad_request"),
 ])
 def test_stdcopy_request_errors(daemon, body, status, code):
     r = daemon.request("POST", "/exec", body=body, headers={"Content-Type": "application/json"})
