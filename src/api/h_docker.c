@@ -36,6 +36,7 @@
 #include "../base/time.h"
 #include "../os/spawn.h"
 #include "api_internal.h"
+#include "attach.h"
 #include "rawconn.h"
 
 #define ID_LEN           64
@@ -63,10 +64,9 @@ struct dexec {
     struct rawconn *rc;
     bool mux;            /* stdcopy frames (else raw bytes) */
     bool stdin_attached; /* the client's bytes go to stdin */
-    bool paused;         /* we hold a proc_pause */
+    struct attach at;
     bool reading_paused; /* stdin is behind: the client is not read */
     bool stream_done;    /* rawconn_finish was called */
-    uint64_t cursor[2];
     struct loop_timer stdin_timer;
 };
 
@@ -214,8 +214,7 @@ static bool container_matches(struct docker *d, const char *ref)
 static void dexec_release_proc(struct dexec *x)
 {
     if (!x->f.proc) return;
-    if (x->paused) proc_resume(x->f.proc);
-    x->paused = false;
+    attach_release(&x->at);
     proc_unfollow(&x->f);
 }
 
@@ -298,62 +297,32 @@ static void record_end(struct dexec *x, int code)
     x->ended_ms = sp_now_ms();
 }
 
+static long dx_send(void *ctx, int s, const struct iovec *piece, int n)
+{
+    struct dexec *x = ctx;
+    size_t len = piece[0].iov_len + (n > 1 ? piece[1].iov_len : 0);
+    unsigned char hdr[8] = {(unsigned char)(s + 1),
+                            0,
+                            0,
+                            0,
+                            (unsigned char)(len >> 24),
+                            (unsigned char)(len >> 16),
+                            (unsigned char)(len >> 8),
+                            (unsigned char)len};
+    struct iovec iov[3] = {{hdr, sizeof(hdr)}, piece[0], n > 1 ? piece[1] : (struct iovec){0}};
+    return x->mux ? rawconn_send(x->rc, iov, n + 1) : rawconn_send(x->rc, iov + 1, n);
+}
+
 /* Moves what the logs hold to the client; at the end (process finished, all sent) records the
  * exit and shuts the stream. */
 static void stream_pump(struct dexec *x)
 {
     struct proc *p = x->f.proc;
-    if (!p) return;
-    long backlog = 0;
-    for (int s = 0; x->rc && s < 2; s++) {
-        for (;;) {
-            uint64_t avail = outlog_available(proc_log(p, (enum proc_stream)s), x->cursor[s]);
-            if (avail == 0) break;
-            bool wanted = s == 0 ? x->open_stdout : x->open_stderr;
-            if (x->tty) wanted = x->open_stdout || x->open_stderr; /* one merged stream */
-            size_t want = avail < FRAME_MAX ? (size_t)avail : FRAME_MAX;
-            uint64_t missed = 0;
-            const char *p1, *p2;
-            size_t n1, n2;
-            size_t n =
-                proc_peek(p, (enum proc_stream)s, &x->cursor[s], want, &p1, &n1, &p2, &n2, &missed);
-            if (missed)
-                sp_warn("docker exec %.12s: stream lost %llu bytes", x->id,
-                        (unsigned long long)missed);
-            if (!wanted || n == 0) continue;
-            unsigned char hdr[8] = {(unsigned char)(s + 1),
-                                    0,
-                                    0,
-                                    0,
-                                    (unsigned char)(n >> 24),
-                                    (unsigned char)(n >> 16),
-                                    (unsigned char)(n >> 8),
-                                    (unsigned char)n};
-            struct iovec iov[3];
-            int k = 0;
-            if (x->mux) iov[k++] = (struct iovec){hdr, sizeof(hdr)};
-            iov[k++] = (struct iovec){(void *)p1, n1};
-            if (n2) iov[k++] = (struct iovec){(void *)p2, n2};
-            backlog = rawconn_send(x->rc, iov, k);
-            if (backlog < 0) return; /* gone: on_close cleans up */
-            if (backlog > STREAM_HIGH_MARK) {
-                if (!x->paused) {
-                    x->paused = true;
-                    proc_pause(p);
-                }
-                return; /* on_drain continues */
-            }
-        }
-    }
-    if (x->paused) {
-        x->paused = false;
-        proc_resume(p);
-    }
-    if (proc_finished(p)) {
-        record_end(x, proc_exit_code(p)); /* before the client can see EOF */
-        stream_end(x);
-        dexec_release_proc(x);
-    }
+    if (!p || !x->rc) return;
+    if (attach_pump(&x->at) != ATTACH_DONE) return; /* on_drain or on_close follows */
+    record_end(x, proc_exit_code(p));               /* before the client can see EOF */
+    stream_end(x);
+    dexec_release_proc(x);
 }
 
 static void stdin_check(struct loop_timer *t)
@@ -404,10 +373,7 @@ static void rc_on_close(struct rawconn *rc)
         sp_info("docker exec %.12s: client went away, killing its process group", x->id);
         proc_signal(p, SIGKILL);
     }
-    if (x->paused && p) {
-        x->paused = false;
-        proc_resume(p); /* let it drain into the log, nobody waits for it */
-    }
+    attach_release(&x->at);      /* let it drain into the log: nobody waits for it */
     if (p && proc_finished(p)) { /* its end came while the stream was dying */
         record_end(x, proc_exit_code(p));
         dexec_release_proc(x);
@@ -866,6 +832,15 @@ static void exec_start(struct api *a, struct http_request *req, struct dexec *x,
     int hl = stream_head(req, req->upgrade, raw_ctype, head, sizeof(head));
     x->mux = !tty_frames;
     x->stdin_attached = stdin_attached;
+    /* a pty merges both streams into stdout: attached if either is */
+    bool want_out = x->tty ? x->open_stdout || x->open_stderr : x->open_stdout;
+    x->at = (struct attach){.proc = p,
+                            .skip = {!want_out, !x->open_stderr},
+                            .frame_max = FRAME_MAX,
+                            .high_mark = STREAM_HIGH_MARK,
+                            .send = dx_send,
+                            .ctx = x,
+                            .what = "docker exec"};
     if (rawconn_accept(req, a->ctx.loop, head, (size_t)hl, &rc_handlers, x, &x->rc) < 0) {
         x->rc = NULL;
         if (p) proc_signal(p, SIGKILL);

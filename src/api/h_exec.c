@@ -21,6 +21,7 @@
 #include "../os/sig.h"
 #include "../os/spawn.h"
 #include "api_internal.h"
+#include "attach.h"
 
 #define STREAM_HIGH_MARK (1024 * 1024)
 #define FRAME_MAX        (256 * 1024)
@@ -163,8 +164,7 @@ struct exec_stream {
     struct http_request *req; /* NULL once the client is gone */
     struct proc_follower f;
     enum framing framing;
-    uint64_t cursor[2];
-    bool paused;
+    struct attach at;
     bool ended;
 };
 
@@ -196,7 +196,7 @@ static void frame_write(struct exec_stream *es, int stream, const char *data, si
 static void exec_stream_free(struct exec_stream *es)
 {
     if (es->f.proc) {
-        if (es->paused) proc_resume(es->f.proc);
+        attach_release(&es->at);
         proc_unfollow(&es->f);
     }
     free(es);
@@ -215,69 +215,39 @@ static void write_exit_frame(struct exec_stream *es, int code)
     }
 }
 
+static long es_send(void *ctx, int s, const struct iovec *piece, int n)
+{
+    struct exec_stream *es = ctx;
+    size_t len = piece[0].iov_len + (n > 1 ? piece[1].iov_len : 0);
+    unsigned char hdr[8] = {(unsigned char)(s + 1)};
+    size_t hlen = 1;
+    if (es->framing == FRAME_STDCOPY) {
+        hdr[4] = (unsigned char)(len >> 24);
+        hdr[5] = (unsigned char)(len >> 16);
+        hdr[6] = (unsigned char)(len >> 8);
+        hdr[7] = (unsigned char)len;
+        hlen = 8;
+    }
+    struct iovec iov[3] = {{hdr, hlen}, piece[0], n > 1 ? piece[1] : (struct iovec){NULL, 0}};
+    return http_stream_writev(es->req, iov, n + 1);
+}
+
 /* Moves what the logs hold to the client; ends the response once the process has finished
  * and everything was sent. */
 static void exec_stream_pump(struct exec_stream *es)
 {
-    struct proc *p = es->f.proc;
     struct http_request *req = es->req;
-    long backlog = 0;
-
     if (!req || es->ended) return;
-    for (int s = 0; s < 2; s++) {
-        for (;;) {
-            uint64_t avail = outlog_available(proc_log(p, (enum proc_stream)s), es->cursor[s]);
-            if (avail == 0) {
-                uint64_t missed = 0;
-                proc_read(p, (enum proc_stream)s, &es->cursor[s], NULL, 0, &missed);
-                if (missed)
-                    sp_warn("exec %d: attached stream lost %llu bytes", (int)proc_pid(p),
-                            (unsigned long long)missed);
-                break;
-            }
-            size_t want = avail < FRAME_MAX ? (size_t)avail : FRAME_MAX;
-            size_t hlen = es->framing == FRAME_STDCOPY ? 8 : 1;
-            uint64_t missed = 0;
-            const char *p1, *p2;
-            size_t n1, n2;
-            size_t n = proc_peek(p, (enum proc_stream)s, &es->cursor[s], want, &p1, &n1, &p2, &n2,
-                                 &missed);
-            if (missed)
-                sp_warn("exec %d: attached stream lost %llu bytes", (int)proc_pid(p),
-                        (unsigned long long)missed);
-            unsigned char hdr[8] = {(unsigned char)(s + 1)};
-            if (hlen == 8) {
-                hdr[4] = (unsigned char)(n >> 24);
-                hdr[5] = (unsigned char)(n >> 16);
-                hdr[6] = (unsigned char)(n >> 8);
-                hdr[7] = (unsigned char)n;
-            }
-            struct iovec iov[3] = {{hdr, hlen}, {(void *)p1, n1}, {(void *)p2, n2}};
-            backlog = http_stream_writev(req, iov, n2 ? 3 : 2);
-            if (backlog < 0) return; /* gone: on_abort cleans up */
-            if (backlog > STREAM_HIGH_MARK) {
-                if (!es->paused) {
-                    es->paused = true;
-                    proc_pause(p);
-                }
-                return; /* on_drain continues */
-            }
-        }
-    }
-    if (es->paused) {
-        es->paused = false;
-        proc_resume(p);
-    }
-    if (proc_finished(p)) {
-        es->ended = true;
-        write_exit_frame(es, proc_exit_code(p));
-        req->on_abort = NULL;
-        req->on_drain = NULL;
-        req->data = NULL;
-        es->req = NULL;
-        http_stream_end(req);
-        exec_stream_free(es);
-    }
+    if (attach_pump(&es->at) != ATTACH_DONE) return; /* on_drain or on_abort follows */
+    struct proc *p = es->f.proc;
+    es->ended = true;
+    write_exit_frame(es, proc_exit_code(p));
+    req->on_abort = NULL;
+    req->on_drain = NULL;
+    req->data = NULL;
+    es->req = NULL;
+    http_stream_end(req);
+    exec_stream_free(es);
 }
 
 static void es_on_output(struct proc_follower *f)
@@ -335,6 +305,12 @@ static void exec_attached(struct api *a, struct http_request *req, const struct 
         es->f.on_exit = es_on_output;
         es->f.data = es;
         proc_follow(p, &es->f);
+        es->at = (struct attach){.proc = p,
+                                 .frame_max = FRAME_MAX,
+                                 .high_mark = STREAM_HIGH_MARK,
+                                 .send = es_send,
+                                 .ctx = es,
+                                 .what = "exec"};
         req->data = es;
         req->on_abort = es_on_abort;
         req->on_drain = es_on_drain;

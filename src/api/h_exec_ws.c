@@ -16,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "../base/log.h"
 #include "../base/str.h"
 #include "../os/sig.h"
 #include "../os/spawn.h"
 #include "api_internal.h"
+#include "attach.h"
 #include "ws.h"
 
 #define WS_HIGH_MARK    (256 * 1024)
@@ -35,10 +37,9 @@ struct wsexec {
     struct api *api;
     struct ws_conn *ws;
     struct proc_follower f;
-    uint64_t cursor[2];
+    struct attach at;
     bool tty;
     bool detachable;
-    bool paused;                   /* we hold a proc_pause */
     bool done;                     /* exit sent, closing */
     bool reading_paused;           /* the client sends stdin faster than the process reads it */
     struct loop_timer stdin_timer; /* checks when to read the client again */
@@ -70,40 +71,29 @@ static void stdin_throttle(struct wsexec *we)
 static void wsexec_release(struct wsexec *we)
 {
     if (we->f.proc) {
-        if (we->paused) proc_resume(we->f.proc);
-        we->paused = false;
+        attach_release(&we->at);
         proc_unfollow(&we->f);
     }
+}
+
+static long we_send(void *ctx, int s, const struct iovec *piece, int n)
+{
+    struct wsexec *we = ctx;
+    char buf[1 + WS_CHUNK];
+    size_t off = we->tty ? 0 : 1, len = off;
+    buf[0] = (char)(s + 1);
+    for (int i = 0; i < n; i++) { /* pieces add up to at most WS_CHUNK (frame_max) */
+        memcpy(buf + len, piece[i].iov_base, piece[i].iov_len);
+        len += piece[i].iov_len;
+    }
+    return ws_send(we->ws, WS_BINARY, buf, len);
 }
 
 static void wsexec_pump(struct wsexec *we)
 {
     struct proc *p = we->f.proc;
-    char buf[1 + WS_CHUNK];
     if (!p || we->done || !we->ws) return;
-    for (int s = 0; s < 2; s++) {
-        for (;;) {
-            size_t off = we->tty ? 0 : 1;
-            uint64_t missed = 0;
-            size_t n =
-                proc_read(p, (enum proc_stream)s, &we->cursor[s], buf + off, WS_CHUNK, &missed);
-            if (n == 0) break;
-            if (!we->tty) buf[0] = (char)(s + 1);
-            long backlog = ws_send(we->ws, WS_BINARY, buf, n + off);
-            if (backlog < 0) return;
-            if (backlog > WS_HIGH_MARK) {
-                if (!we->paused) {
-                    we->paused = true;
-                    proc_pause(p);
-                }
-                return; /* on_drain continues */
-            }
-        }
-    }
-    if (we->paused) {
-        we->paused = false;
-        proc_resume(p);
-    }
+    if (attach_pump(&we->at) != ATTACH_DONE) return; /* on_drain or on_close follows */
     if (proc_finished(p)) {
         we->done = true;
         int code = proc_exit_code(p);
@@ -226,7 +216,7 @@ static unsigned short query_dim(struct http_request *req, const char *name)
     return (unsigned short)v;
 }
 
-static void attach(struct api *a, struct http_request *req, struct proc *p, bool replay)
+static void ws_attach_proc(struct api *a, struct http_request *req, struct proc *p, bool replay)
 {
     struct wsexec *we = calloc(1, sizeof(*we));
     if (!we) {
@@ -237,9 +227,15 @@ static void attach(struct api *a, struct http_request *req, struct proc *p, bool
     loop_timer_init(&we->stdin_timer, stdin_check);
     we->tty = proc_is_tty(p);
     we->detachable = proc_is_detachable(p);
+    we->at = (struct attach){.proc = p,
+                             .frame_max = WS_CHUNK,
+                             .high_mark = WS_HIGH_MARK,
+                             .send = we_send,
+                             .ctx = we,
+                             .what = "exec"};
     for (int s = 0; s < 2; s++) {
         const struct outlog *l = proc_log(p, (enum proc_stream)s);
-        we->cursor[s] = replay ? l->start : l->end;
+        we->at.cursor[s] = replay ? l->start : l->end;
     }
     if (ws_accept(req, a->ctx.loop, &wsexec_handlers, we, &we->ws) < 0) {
         free(we);
@@ -268,7 +264,7 @@ void h_exec_get(struct api *a, struct http_request *req)
             http_respond_error(req, 404, "not_found", "no detachable session \"%s\"", id);
             return;
         }
-        attach(a, req, p, true); /* first the recent output, then live */
+        ws_attach_proc(a, req, p, true); /* first the recent output, then live */
         return;
     }
     char **cmd = http_query_all(req, "cmd");
@@ -340,7 +336,7 @@ void h_exec_get(struct api *a, struct http_request *req)
         goto out;
     }
     proc_ref(p);
-    attach(a, req, p, true);
+    ws_attach_proc(a, req, p, true);
     /* if the upgrade failed, nobody follows: a non-detachable process must not run on */
     if (proc_follower_count(p) == 0 && !spec.detachable) proc_signal(p, SIGKILL);
     proc_unref(p);
