@@ -278,9 +278,11 @@ static int run(struct daemon *d, struct sp_err *err)
         .debug_endpoints = d->cfg.debug_endpoints,
         .system_state = system_state_name,
         .system_ud = d,
+        .docker_name = d->cfg.docker.container_name ? d->cfg.docker.container_name : "sprite",
+        .docker_max_execs = d->cfg.docker.max_execs,
+        .docker_retention_ms = d->cfg.docker.exec_retention_ms,
     };
-    if ((r = api_new(&d->api, &d->server, d->loop, &lim, &ctx)) < 0)
-        return sp_err_set(err, r, "out of memory");
+    if ((r = api_new(&d->api, &d->server, d->loop, &lim, &ctx, err)) < 0) return r;
     for (size_t i = 0; d->cfg.listen[i]; i++) {
         char bound[300];
         if ((r = http_server_listen(d->server, d->cfg.listen[i], bound, sizeof(bound), err)) < 0)

@@ -30,12 +30,15 @@ struct api_ctx {
     bool debug_endpoints;
     const char *(*system_state)(void *ud); /* "running", "shutting_down", … */
     void *system_ud;
+    const char *docker_name;    /* the root environment's container name */
+    unsigned docker_max_execs;  /* exec records kept */
+    uint64_t docker_retention_ms; /* an ended exec stays inspectable this long */
 };
 
 struct api;
 
 int api_new(struct api **out, struct http_server **server_out, struct loop *loop,
-            const struct http_limits *lim, const struct api_ctx *ctx);
+            const struct http_limits *lim, const struct api_ctx *ctx, struct sp_err *err);
 void api_free(struct api *a);
 
 /* True when the Authorization header carries the token (Bearer, or Basic "bearer:<token>"). */

@@ -7,9 +7,13 @@
 
 #include "api.h"
 
+struct docker;
+
 struct api {
     struct api_ctx ctx;
     struct http_server *server;
+    struct docker *docker;
+    char common_headers[160];
 };
 
 void h_health(struct api *a, struct http_request *req);
@@ -29,6 +33,27 @@ void h_transcripts_enable(struct api *a, struct http_request *req);
 void h_transcripts_disable(struct api *a, struct http_request *req);
 void h_transcripts(struct api *a, struct http_request *req);
 void h_transcript(struct api *a, struct http_request *req);
+/* The request body as a JSON object; -1 after answering 400. */
+int api_json_body(struct http_request *req, json_t **out);
+/* o[key] as a vector of strings (*out NULL when absent or null); -1 after answering 400/503. */
+int api_json_strv(struct http_request *req, json_t *o, const char *key, char ***out);
+/* The path without a Docker API version prefix ("/v1.51/x" → "/x"); *minor gets the version's
+ * minor number (the current one when there is no prefix). */
+const char *api_unversioned_path(const char *path, unsigned *minor);
+
+/* Docker Engine API (h_docker.c). */
+#define DOCKER_API_VERSION "1.51"
+#define DOCKER_API_MINOR   51
+int docker_new(struct api *a, struct sp_err *err);
+void docker_free(struct api *a);
+void h_docker_ping(struct api *a, struct http_request *req);
+void h_docker_version(struct api *a, struct http_request *req);
+void h_docker_info(struct api *a, struct http_request *req);
+void h_docker_containers(struct api *a, struct http_request *req);
+void h_docker_exec(struct api *a, struct http_request *req);
+/* POST /exec with a Docker body ("Cmd"): an exec created in the root environment. */
+void docker_exec_create_root(struct api *a, struct http_request *req, json_t *body);
+
 void h_process_stream(struct api *a, struct http_request *req, struct proc *p);
 
 #endif

@@ -29,7 +29,7 @@ enum framing { FRAME_STDCOPY, FRAME_SPRITE };
 
 /* ---- helpers ---- */
 
-static int parse_json_object(struct http_request *req, json_t **out)
+int api_json_body(struct http_request *req, json_t **out)
 {
     json_error_t je;
     json_t *o = json_loadb(sp_buf_head(&req->body), sp_buf_pending(&req->body), 0, &je);
@@ -48,7 +48,7 @@ static int parse_json_object(struct http_request *req, json_t **out)
 }
 
 /* A JSON array of strings as a vector; *out NULL when the key is absent. -1 after answering. */
-static int json_strv(struct http_request *req, json_t *o, const char *key, char ***out)
+int api_json_strv(struct http_request *req, json_t *o, const char *key, char ***out)
 {
     json_t *v = json_object_get(o, key);
     *out = NULL;
@@ -454,14 +454,13 @@ void h_exec_post(struct api *a, struct http_request *req)
         return;
     }
     json_t *o;
-    if (parse_json_object(req, &o) < 0) return;
+    if (api_json_body(req, &o) < 0) return;
     char **cmd = NULL, **env = NULL;
     if (json_object_get(o, "Cmd")) {
-        http_respond_error(req, 501, "not_implemented",
-                           "Docker-style exec create (\"Cmd\") is not implemented yet");
+        docker_exec_create_root(a, req, o);
         goto out;
     }
-    if (json_strv(req, o, "command", &cmd) < 0 || json_strv(req, o, "env", &env) < 0) goto out;
+    if (api_json_strv(req, o, "command", &cmd) < 0 || api_json_strv(req, o, "env", &env) < 0) goto out;
     if (!cmd || !cmd[0]) {
         http_respond_error(req, 400, "bad_request", "command: a non-empty array is required");
         goto out;
@@ -621,14 +620,14 @@ static json_t *process_json(struct proc *p)
 void h_v1_exec(struct api *a, struct http_request *req)
 {
     json_t *o;
-    if (parse_json_object(req, &o) < 0) return;
+    if (api_json_body(req, &o) < 0) return;
     char **argv = NULL, **args = NULL, **env = NULL;
     const char *cmd = json_str(o, "cmd");
     if (!cmd || !*cmd) {
         http_respond_error(req, 400, "bad_request", "cmd: a non-empty string is required");
         goto out;
     }
-    if (json_strv(req, o, "args", &args) < 0) goto out;
+    if (api_json_strv(req, o, "args", &args) < 0) goto out;
     json_t *envs = json_object_get(o, "envs");
     env = sp_strv_new(0);
     if (!env) goto oom;
@@ -838,7 +837,7 @@ void h_v1_process(struct api *a, struct http_request *req)
     }
     if (strcmp(sub, "resize") == 0) {
         json_t *o;
-        if (parse_json_object(req, &o) < 0) return;
+        if (api_json_body(req, &o) < 0) return;
         json_t *c = json_object_get(o, "cols"), *r = json_object_get(o, "rows");
         if (!json_is_integer(c) || !json_is_integer(r) || json_integer_value(c) < 1 ||
             json_integer_value(r) < 1 || json_integer_value(c) > 9999 ||

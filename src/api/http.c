@@ -78,7 +78,8 @@ struct http_server {
     struct listener *listeners;
     struct http_conn *conns;
     struct http_hijack_owner *hijacked;
-    unsigned n_conns; /* served and hijacked connections */
+    unsigned n_conns;           /* served and hijacked connections */
+    const char *common_headers; /* on every response; the caller's string */
 };
 
 static void conn_close(struct http_conn *c);
@@ -480,6 +481,7 @@ static void queue_status_and_headers(struct http_conn *c, int status, const char
         c->close_after = true; /* HTTP/1.0: the body ends when the connection does */
     }
     if (extra) sp_buf_append_str(&c->out, extra);
+    if (c->srv->common_headers) sp_buf_append_str(&c->out, c->srv->common_headers);
     if (c->close_after)
         sp_buf_append_str(&c->out, "Connection: close\r\n");
     else if (http10)
@@ -927,6 +929,17 @@ int http_server_listen(struct http_server *s, const char *addr, char *bound, siz
     ls->next = s->listeners;
     s->listeners = ls;
     return 0;
+}
+
+void http_server_set_common_headers(struct http_server *s, const char *lines)
+{
+    s->common_headers = lines;
+}
+
+const char *http_common_headers(const struct http_request *req)
+{
+    const char *h = req->conn->srv->common_headers;
+    return h ? h : "";
 }
 
 void http_server_free(struct http_server *s)

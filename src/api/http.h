@@ -77,6 +77,12 @@ int http_server_new(struct http_server **out, struct loop *loop, const struct ht
  * (with the kernel's port for ":0") is written to bound (may be NULL). */
 int http_server_listen(struct http_server *s, const char *addr, char *bound, size_t bound_len,
                        struct sp_err *err);
+/* Header lines ("Name: value\r\n"…) put on every response, including the ones handlers write
+ * by hand after http_hijack (see http_common_headers). The string is the caller's and must
+ * outlive the server; NULL for none. */
+void http_server_set_common_headers(struct http_server *s, const char *lines);
+const char *http_common_headers(const struct http_request *req); /* "" when none */
+
 /* Stops accepting and closes every connection (pending requests see on_abort). */
 void http_server_free(struct http_server *s);
 

@@ -16,6 +16,7 @@
 enum route_flags {
     R_PUBLIC = 1 << 0, /* no token needed */
     R_DEBUG = 1 << 1,  /* only with -debug-endpoints */
+    R_DOCKER = 1 << 2, /* Docker Engine API: also under a version prefix, /v1.NN/… */
 };
 
 struct route {
@@ -42,7 +43,25 @@ static const struct route routes[] = {
     {"GET", "/debug/check-process", h_debug_check_process, R_DEBUG},
     {"GET", "/debug/echo", h_debug_echo, R_DEBUG},
     {"GET", "/debug/stream", h_debug_stream, R_DEBUG},
+    {"GET", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
+    {"HEAD", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
+    {"GET", "/version", h_docker_version, R_DOCKER},
+    {"GET", "/info", h_docker_info, R_DOCKER},
+    {"*", "/containers/*", h_docker_containers, R_DOCKER},
+    {"*", "/exec/*", h_docker_exec, R_DOCKER},
 };
+
+
+const char *api_unversioned_path(const char *path, unsigned *minor)
+{
+    if (minor) *minor = DOCKER_API_MINOR;
+    if (path[0] != '/' || path[1] != 'v' || !(path[2] >= '0' && path[2] <= '9')) return path;
+    size_t n = 2 + strspn(path + 2, "0123456789.");
+    if (path[n] != '/') return path;
+    const char *dot = memchr(path + 2, '.', n - 2);
+    if (minor && dot) *minor = (unsigned)strtoul(dot + 1, NULL, 10);
+    return path + n;
+}
 
 bool api_auth_ok(const char *h, const char *token)
 {
@@ -95,14 +114,17 @@ static void dispatch(void *ud, struct http_request *req)
     const struct route *match = NULL;
     char allow[128] = "";
     bool path_known = false;
+    const char *unversioned = api_unversioned_path(req->path, NULL);
 
     for (size_t i = 0; i < SP_ARRAY_LEN(routes); i++) {
         const struct route *r = &routes[i];
         if ((r->flags & R_DEBUG) && !a->ctx.debug_endpoints) continue;
         size_t plen = strlen(r->path);
+        /* our own routes win: "/v1/exec" is ours, not Docker's "/exec" under version 1 */
+        const char *path = (r->flags & R_DOCKER) ? unversioned : req->path;
         if (plen > 1 && r->path[plen - 1] == '*') { /* prefix route: the handler parses the rest */
-            if (strncmp(r->path, req->path, plen - 1) != 0) continue;
-        } else if (strcmp(r->path, req->path) != 0) {
+            if (strncmp(r->path, path, plen - 1) != 0) continue;
+        } else if (strcmp(r->path, path) != 0) {
             continue;
         }
         path_known = true;
@@ -134,13 +156,24 @@ static void dispatch(void *ud, struct http_request *req)
 }
 
 int api_new(struct api **out, struct http_server **server_out, struct loop *loop,
-            const struct http_limits *lim, const struct api_ctx *ctx)
+            const struct http_limits *lim, const struct api_ctx *ctx, struct sp_err *err)
 {
     struct api *a = calloc(1, sizeof(*a));
-    if (!a) return -ENOMEM;
+    if (!a) return sp_err_set(err, -ENOMEM, "out of memory");
     a->ctx = *ctx;
     int r = http_server_new(&a->server, loop, lim, dispatch, a);
     if (r < 0) {
+        free(a);
+        return sp_err_set(err, r, "out of memory");
+    }
+    /* on every response: what Docker clients read to negotiate (docs/api.md) */
+    snprintf(a->common_headers, sizeof(a->common_headers),
+             "Api-Version: %s\r\nDocker-Experimental: false\r\nOstype: linux\r\n"
+             "Server: sprite-env/%s (linux)\r\n",
+             DOCKER_API_VERSION, ctx->version);
+    http_server_set_common_headers(a->server, a->common_headers);
+    if ((r = docker_new(a, err)) < 0) {
+        http_server_free(a->server);
         free(a);
         return r;
     }
@@ -155,5 +188,6 @@ void api_free(struct api *a)
     http_server_free(a->server);
     /* the closed connections' callbacks (queued to the loop) still use the api: run them now */
     loop_run_deferred(a->ctx.loop);
+    docker_free(a);
     free(a);
 }

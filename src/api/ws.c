@@ -423,8 +423,8 @@ int ws_accept(struct http_request *req, struct loop *loop, const struct ws_handl
     ws_accept_key(key, accept);
     if (sp_buf_printf(&ws->out,
                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                      accept) < 0) {
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+                      accept, http_common_headers(req)) < 0) {
         free(ws);
         http_respond_error(req, 503, "out_of_memory", "out of memory");
         return -1;

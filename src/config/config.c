@@ -50,6 +50,13 @@ static const struct key exec_keys[] = {
     {NULL, 0, 0, NULL, 0, 0},
 };
 
+static const struct key docker_keys[] = {
+    {"container_name", K_STRING, OFF(docker.container_name), NULL, 0, 0},
+    {"max_execs", K_UINT, OFF(docker.max_execs), NULL, 1, 100000},
+    {"exec_retention", K_DURATION_MS, OFF(docker.exec_retention_ms), NULL, 0, 7 * 86400000ull},
+    {NULL, 0, 0, NULL, 0, 0},
+};
+
 static const struct key http_keys[] = {
     {"max_header_bytes", K_SIZE, OFF(http.max_header_bytes), NULL, 1024, 80 * 1024},
     {"max_body_bytes", K_SIZE, OFF(http.max_body_bytes), NULL, 0, 1024ull * 1024 * 1024},
@@ -75,6 +82,7 @@ static const struct key top_keys[] = {
     {"debug_endpoints", K_BOOL, OFF(debug_endpoints), NULL, 0, 0},
     {"write_dir", K_STRING, OFF(write_dir), NULL, 0, 0},
     {"http", K_OBJECT, 0, http_keys, 0, 0},
+    {"docker", K_OBJECT, 0, docker_keys, 0, 0},
     /* Keys of the Go original that belong to Fly's storage stack; accepted so their configs load.
      */
     {"s3", K_COMPAT, 0, NULL, 0, 0},
@@ -121,6 +129,18 @@ void config_init(struct config *c)
     c->exec.retention_ms = 5 * 60000;
     c->exec.drain_ms = 250;
     c->exec.max_retained = 1000;
+    c->docker.max_execs = 1024;
+    c->docker.exec_retention_ms = 5 * 60000;
+}
+
+bool config_docker_name_ok(const char *name)
+{
+    static const char first[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t n = strlen(name);
+    return n > 0 && n <= 64 && strchr(first, name[0]) &&
+           strspn(name + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+               n - 1;
 }
 
 void config_free(struct config *c)
@@ -136,6 +156,7 @@ void config_free(struct config *c)
     free(c->write_dir);
     free(c->api_token);
     free(c->config_path);
+    free(c->docker.container_name);
     memset(c, 0, sizeof(*c));
 }
 
@@ -681,6 +702,13 @@ int config_load(struct config *c, int argc, char **argv, struct sp_err *err)
                            "process_environment[%zu]: expected \"KEY=VALUE\", got \"%s\"", i, kv);
             goto out;
         }
+    }
+    if (c->docker.container_name && !config_docker_name_ok(c->docker.container_name)) {
+        r = sp_err_set(err, -EINVAL,
+                       "docker.container_name: \"%s\" is not a container name "
+                       "([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 characters)",
+                       c->docker.container_name);
+        goto out;
     }
 out:
     sp_strv_free(pf.listen);

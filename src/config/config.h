@@ -37,6 +37,12 @@ struct config_exec {
     unsigned max_retained;  /* finished processes kept listable */
 };
 
+struct config_docker {
+    char *container_name;       /* the root environment's Docker name; NULL: "sprite" */
+    unsigned max_execs;         /* exec records kept (created, running or ended) */
+    uint64_t exec_retention_ms; /* an ended exec stays inspectable this long */
+};
+
 struct config {
     enum sp_log_level log_level;
     bool log_json;
@@ -56,6 +62,7 @@ struct config {
     char *config_path;
     struct config_http http;
     struct config_exec exec;
+    struct config_docker docker;
     bool show_version;
     bool show_help;
 };
@@ -75,6 +82,8 @@ int config_apply_json(struct config *c, const char *text, size_t len, const char
                       struct sp_err *err);
 
 void config_free(struct config *c);
+/* A valid Docker container name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, 1 to 64 characters. */
+bool config_docker_name_ok(const char *name);
 
 /* The usage text for -help. */
 void config_print_usage(void);
