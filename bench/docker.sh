@@ -23,12 +23,12 @@
 #
 # Target checked at the end: docker exec latency at most 0.3 of podman's (means).
 #
-# Everything lives in one temporary directory: the daemon's state, podman's storage, run and tmp
-# directories, runc's state, lock files, events log and the docker CLI's config; podman's
-# containers go in a cgroup of their own (named after that directory). The exit trap removes the
-# container, stops both daemons, kills what podman left in that cgroup (conmon stays for 5
-# minutes after each exec), unmounts what podman mounted under the directory, removes the
-# cgroups and then the directory.
+# Everything lives in one temporary directory: the daemon's state, podman's storage, run, tmp and
+# network-config directories, runc's state, lock files, events log and the docker CLI's config;
+# podman's container and conmons go in a cgroup of their own (named after that directory). The
+# exit trap kills podman's conmons (one stays 5 minutes after each exec), removes the container,
+# stops both daemons, unmounts what podman left mounted under the directory, removes the cgroups
+# and then the directory.
 #
 # Environment: N (rounds, default 50), WARMUP (default 3), SPRITE_ENV_BIN (default
 #              build/sprite-env), DOCKER (default /usr/local/bin/docker, else docker on PATH),
@@ -75,7 +75,8 @@ SERVICE_PID=
 CTR_STARTED=0
 
 PODMAN=(podman --root "$PD/root" --runroot "$PD/run" --tmpdir "$PD/tmp" --volumepath "$PD/volumes"
-    --runtime runc --runtime-flag "root=$PD/runc" --cgroup-manager cgroupfs --events-backend file)
+    --runtime runc --runtime-flag "root=$PD/runc" --cgroup-manager cgroupfs --events-backend file
+    --network-config-dir "$PD/net")
 
 # shellcheck disable=SC2317  # called by cleanup
 stop_pid() { # pid: TERM, up to 10 s, then KILL
@@ -97,14 +98,37 @@ cgroup_dirs() { # this run's cgroup in every hierarchy (v1 controllers and the v
     return 0
 }
 
+# shellcheck disable=SC2317  # called by cleanup
+kill_cgroup() { # [sub]: SIGKILL every process in this run's cgroups (or their SUB child), until none
+    local d pid i left
+    for ((i = 0; i < 100; i++)); do
+        left=0
+        while read -r d; do
+            [ -d "$d/${1:-}" ] || continue
+            while read -r pid; do
+                [ -n "$pid" ] || continue
+                kill -KILL "$pid" 2>/dev/null
+                left=1
+            done < <(find "$d/${1:-}" -name cgroup.procs -exec cat {} + 2>/dev/null)
+        done < <(cgroup_dirs)
+        [ "$left" = 0 ] && return 0
+        sleep 0.1
+    done
+}
+
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-    local d pid m i left
+    local d m
     set +e
     if [ -n "$DAEMON_PID" ]; then
         stop_pid "$DAEMON_PID"
         DAEMON_PID=
     fi
+    # conmon first (podman puts it in <cgroup-parent>/conmon): the container's would run
+    # `podman container cleanup` when the container stops, and that command does not get
+    # --runtime-flag, so its runc would use the host's /run/runc; each exec session's conmon
+    # would linger 5 minutes (--exit-delay 300) and then run the same.
+    kill_cgroup conmon
     if [ "$CTR_STARTED" = 1 ]; then
         timeout 60 "${PODMAN[@]}" rm -f -t 0 bench >/dev/null 2>>"$WORK/podman.cleanup.err"
     fi
@@ -112,24 +136,11 @@ cleanup() {
         stop_pid "$SERVICE_PID"
         SERVICE_PID=
     fi
-    # Whatever is left in this run's cgroups is podman's: the conmon of each exec session waits
-    # 5 minutes (--exit-delay 300) before it exits, and a container that did not stop.
-    for ((i = 0; i < 50; i++)); do
-        left=0
-        while read -r d; do
-            while read -r pid; do
-                [ -n "$pid" ] || continue
-                kill -KILL "$pid" 2>/dev/null
-                left=1
-            done < <(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null)
-        done < <(cgroup_dirs)
-        [ "$left" = 0 ] && break
-        sleep 0.1
-    done
-    # podman leaves mounts behind (the container's /dev/shm, the overlay driver's home) when it
-    # does not get to clean up; deepest first.
+    kill_cgroup # anything else podman started (the container, if rm failed)
+    # what podman may leave mounted (the container's /dev/shm, the overlay driver's home, which
+    # stays mounted now and then); deepest first.
     while read -r m; do
-        echo "bench: unmounting $m (podman left it)" >&2
+        echo "bench: unmounting $m" >&2
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
     done < <(findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r)
     while read -r d; do
@@ -181,7 +192,7 @@ wait_ready sprite-env "$DAEMON_PID" "$WORK/sprite.err" --unix-socket "$SOCK" htt
 # ---- podman ---------------------------------------------------------------------------------
 
 echo "bench: starting podman system service on unix:$PSOCK" >&2
-mkdir -p "$PD/rootfs/bin" "$PD/tmp" "$PD/volumes" "$PD/runc"
+mkdir -p "$PD/rootfs/bin" "$PD/tmp" "$PD/volumes" "$PD/runc" "$PD/net"
 for d in dev proc sys tmp etc root; do mkdir -p "$PD/rootfs/$d"; done
 cp "$BUSYBOX" "$PD/rootfs/bin/busybox"
 while read -r applet; do
@@ -222,6 +233,7 @@ sprite_docker() {
     DOCKER_HOST=unix://$SOCK DOCKER_CUSTOM_HEADERS="Authorization=Bearer $SPRITE_HTTP_API_TOKEN" \
         "$DOCKER" "$@"
 }
+# The same header for podman (which ignores it), so that the CLI does the same work on both sides.
 # shellcheck disable=SC2317  # called through check_echo and time_one
 podman_docker() {
     DOCKER_HOST=unix://$PSOCK DOCKER_CUSTOM_HEADERS="Authorization=Bearer $SPRITE_HTTP_API_TOKEN" \
