@@ -6,7 +6,9 @@ set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev)
 test_pkgs=(libcmocka-dev python3-pytest python3-websocket util-linux procps curl)
-bench_pkgs=(tini dumb-init hyperfine)
+# podman (its Docker-compatible service), runc and busybox-static (the container's root
+# filesystem) are bench/docker.sh's peer; runc because crun does not run on our machines.
+bench_pkgs=(tini dumb-init hyperfine podman runc busybox-static)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
