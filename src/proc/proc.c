@@ -61,6 +61,7 @@ struct proc {
     bool in_close_requested;
 
     bool reaped, finished, timed_out, tty, detachable;
+    int parked_master; /* a pty master kept open until the reap (see read_stream), or -1 */
     bool counted_retained; /* counted in the table's retained */
     bool group_gone;       /* the leader was reaped and its group is empty */
     size_t n_followers;
@@ -135,6 +136,7 @@ static void proc_free(struct proc *p)
     close_in(p);
     close_out(p, 0);
     close_out(p, 1);
+    sp_close(p->parked_master);
     loop_timer_stop(l, &p->timeout_timer);
     loop_timer_stop(l, &p->drain_timer);
     loop_timer_stop(l, &p->retention_timer);
@@ -296,6 +298,15 @@ static bool read_stream(struct proc *p, int s, int max_reads)
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) break;
         if (r <= 0) { /* EOF, or EIO from a pty whose other side is gone */
+            if (p->tty && !p->reaped && p->parked_master < 0) {
+                /* The process closed the terminal but has not exited yet: closing the master
+                 * now would hang the terminal up and SIGHUP it on its way out. */
+                loop_io_stop(p->t->loop, &o->io);
+                p->parked_master = o->io.fd;
+                o->io.fd = -1;
+                o->eof = true;
+                break;
+            }
             close_out(p, s);
             break;
         }
@@ -524,6 +535,8 @@ static void on_reaped(void *owner, pid_t pid, int status)
     (void)pid;
     struct proc_table *t = p->t;
     p->reaped = true;
+    sp_close(p->parked_master);
+    p->parked_master = -1;
     p->exit_code = reaper_status_code(status);
     p->term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     p->ended_ms = wall_ms();
@@ -604,6 +617,7 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
     p->t = t;
     p->refs = 1; /* the table's */
     p->exit_code = -1;
+    p->parked_master = -1;
     p->detachable = s->detachable;
     loop_io_init(&p->out[0].io, -1, out0_cb);
     loop_io_init(&p->out[1].io, -1, out1_cb);

@@ -868,3 +868,12 @@ def test_ten_concurrent_execs(daemon):
         assert results[("stdcopy", i)] == want
         assert results[("v1", i)] == want
         assert results[("sprite", i)] == f"\x01out{i}\n".encode() + bytes([3, i])
+
+
+def test_tty_process_that_closes_its_terminal_before_exiting_is_not_hung_up(daemon):
+    # cat closes 0, 1 and 2 before it exits; the master then reads EIO. Closing the master at
+    # that moment hung the terminal up and killed cat with SIGHUP (exit 129) about one time in
+    # four: the master must stay open until the process is reaped.
+    for _ in range(20):
+        p = exec_stdcopy(daemon, {"command": ["cat"], "tty": True, "stdin": "typed\n\u0004"})
+        assert p.exit == 0, p.frames
