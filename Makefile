@@ -123,6 +123,8 @@ test-asan: asan $(HELPERS)
 bench: all
 	$(Q)bash scripts/deps.sh bench
 	$(Q)bash bench/init.sh
+	$(Q)bash bench/exec.sh
+	$(Q)bash bench/docker.sh
 
 format:
 	$(Q)clang-format -i $(SRCS) $(shell find src tests/unit tests/helpers -name '*.h' -o -name '*.c' | sort -u)
