@@ -35,6 +35,7 @@
 #include "../base/str.h"
 #include "../base/time.h"
 #include "../os/spawn.h"
+#include "../os/users.h"
 #include "api_internal.h"
 #include "attach.h"
 #include "rawconn.h"
@@ -595,6 +596,14 @@ static int parse_create(struct api *a, struct http_request *req, json_t *o, stru
             return -1;
         }
     }
+    if (x->user) { /* as moby: an unknown user is refused at create, where clients show it */
+        struct user_ids ids;
+        struct sp_err uerr = {0};
+        if (users_lookup("/", x->user, &ids, &uerr) < 0) {
+            http_respond_error(req, 400, "bad_request", "%s", uerr.msg);
+            return -1;
+        }
+    }
     if (x->workdir && x->workdir[0] != '/') {
         http_respond_error(req, 400, "bad_request",
                            "the working directory '%s' is invalid, it needs to be an absolute path",
@@ -725,16 +734,17 @@ method:
         "method_not_allowed", "method %s is not allowed on %s", req->method, req->path);
 }
 
+/* A uint32 query parameter, as moby's Uint32Value: required, decimal digits only. */
 static int parse_u16_query(struct http_request *req, const char *name, unsigned short *out)
 {
     char buf[32];
     const char *v = http_query_get(req, name, buf, sizeof(buf));
     *out = 0;
-    if (!v || !*v) return 0;
+    if (!v) v = "";
     char *end;
     errno = 0;
     unsigned long n = strtoul(v, &end, 10);
-    if (*end || errno || v[0] == '-' || n > 0xffffffffUL) {
+    if (!*v || *end || errno || v[0] < '0' || v[0] > '9' || n > 0xffffffffUL) {
         http_respond_error(req, 400, "bad_request", "invalid resize %s \"%s\"",
                            name[0] == 'h' ? "height" : "width", v);
         return -1;
@@ -808,23 +818,22 @@ static void exec_start(struct api *a, struct http_request *req, struct dexec *x,
     spec.tag = tag;
     struct sp_err err = {0};
     struct proc *p = NULL;
-    int r = proc_start(a->ctx.procs, &spec, &p, &err);
-    bool exec_failure = r < 0 && strncmp(err.msg, "exec ", 5) == 0;
-    if (r < 0 && (!exec_failure || detach)) {
-        /* before anything is streamed: a JSON error the client prints */
-        if (exec_failure) record_end(x, spawn_exec_error_code(r)); /* a detached start */
-        respond_start_error(req, &err);
-        return;
-    }
-    if (r == 0) {
+    if (detach) {
+        int r = proc_start(a->ctx.procs, &spec, &p, &err);
+        if (r < 0) { /* a JSON error the client prints */
+            if (strncmp(err.msg, "exec ", 5) == 0) record_end(x, spawn_exec_error_code(r));
+            respond_start_error(req, &err);
+            return;
+        }
         x->state = DX_RUNNING;
         x->pid = proc_pid(p);
         proc_follow(p, &x->f);
-    }
-    if (detach) {
         http_respond(req, 200, NULL, NULL, NULL, 0);
         return;
     }
+
+    /* Attached: the 101 (or 200) goes out before the process starts, as moby does; a client
+     * that reads it slowly (docker-py drops bytes that come with it) then sees no output yet. */
     char head[512];
     /* moby: multiplexed-stream only on a 101 for API >= 1.42 without Tty (the framing does not
      * change with the Content-Type: it follows the start's Tty) */
@@ -832,6 +841,28 @@ static void exec_start(struct api *a, struct http_request *req, struct dexec *x,
     int hl = stream_head(req, req->upgrade, raw_ctype, head, sizeof(head));
     x->mux = !tty_frames;
     x->stdin_attached = stdin_attached;
+    if (rawconn_accept(req, a->ctx.loop, head, (size_t)hl, &rc_handlers, x, &x->rc) < 0) {
+        x->rc = NULL;
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    int r = proc_start(a->ctx.procs, &spec, &p, &err);
+    if (r < 0) {
+        /* The reason in the stream (the CLI cannot show an error body instead of a 101) and
+         * the status a shell gives: 127 not found, 126 anything else that kept it from running
+         * (not executable, unknown user, missing directory, limits). */
+        bool exec_failure = strncmp(err.msg, "exec ", 5) == 0;
+        char msg[SP_ERR_MSG_MAX + 8];
+        int n = snprintf(msg, sizeof(msg), "%s\r\n", err.msg);
+        struct iovec piece = {msg, (size_t)n};
+        record_end(x, exec_failure ? spawn_exec_error_code(r) : 126);
+        dx_send(x, 0, &piece, 1);
+        stream_end(x);
+        return;
+    }
+    x->state = DX_RUNNING;
+    x->pid = proc_pid(p);
+    proc_follow(p, &x->f);
     /* a pty merges both streams into stdout: attached if either is */
     bool want_out = x->tty ? x->open_stdout || x->open_stderr : x->open_stdout;
     x->at = (struct attach){.proc = p,
@@ -841,23 +872,6 @@ static void exec_start(struct api *a, struct http_request *req, struct dexec *x,
                             .send = dx_send,
                             .ctx = x,
                             .what = "docker exec"};
-    if (rawconn_accept(req, a->ctx.loop, head, (size_t)hl, &rc_handlers, x, &x->rc) < 0) {
-        x->rc = NULL;
-        if (p) proc_signal(p, SIGKILL);
-        http_respond_error(req, 503, "out_of_memory", "out of memory");
-        return;
-    }
-    if (r < 0) { /* exec failed: the reason in the stream, the shell's status */
-        char msg[SP_ERR_MSG_MAX + 8];
-        int n = snprintf(msg, sizeof(msg), "%s\r\n", err.msg);
-        unsigned char hdr[8] = {1, 0, 0, 0, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
-        struct iovec iov[2] = {{hdr, sizeof(hdr)}, {msg, (size_t)n}};
-        record_end(x, spawn_exec_error_code(r));
-        x->pid = 0;
-        rawconn_send(x->rc, x->mux ? iov : iov + 1, x->mux ? 2 : 1);
-        stream_end(x);
-        return;
-    }
     if (!stdin_attached && proc_stdin_open(p)) proc_stdin_close(p);
     stream_pump(x);
 }
