@@ -40,13 +40,14 @@
 #include "attach.h"
 #include "rawconn.h"
 
-#define ID_LEN           64
-#define FRAME_MAX        (32 * 1024)   /* stdcopy payload per frame (moby clients expect small) */
-#define STREAM_HIGH_MARK (1024 * 1024) /* pause the process above this much unsent output */
-#define STDIN_HIGH_MARK  (1024 * 1024) /* stop reading the client above this much queued stdin */
-#define STDIN_POLL_MS    20
+#define ID_LEN            64
+#define FRAME_MAX         (32 * 1024)   /* stdcopy payload per frame (moby clients expect small) */
+#define STREAM_HIGH_MARK  (1024 * 1024) /* pause the process above this much unsent output */
+#define STDIN_HIGH_MARK   (1024 * 1024) /* stop reading the client above this much queued stdin */
+#define STDIN_POLL_MS     20
+#define DOCKER_PY_HOLD_MS 50 /* see exec_start */
 
-enum dx_state { DX_CREATED, DX_RUNNING, DX_ENDED };
+enum dx_state { DX_CREATED, DX_STARTING, DX_RUNNING, DX_ENDED };
 
 struct dexec {
     struct dexec *prev, *next; /* creation order */
@@ -69,7 +70,10 @@ struct dexec {
     bool reading_paused; /* stdin is behind: the client is not read */
     bool stream_done;    /* rawconn_finish was called */
     struct loop_timer stdin_timer;
+    struct loop_timer start_timer; /* DX_STARTING: the start is held back (docker-py) */
 };
+
+static void start_timer_cb(struct loop_timer *t);
 
 struct docker {
     struct api *a;
@@ -227,6 +231,7 @@ static void dexec_free(struct dexec *x)
         x->rc = NULL;
     }
     loop_timer_stop(d->a->ctx.loop, &x->stdin_timer);
+    loop_timer_stop(d->a->ctx.loop, &x->start_timer);
     dexec_release_proc(x);
     if (x->prev)
         x->prev->next = x->next;
@@ -368,6 +373,11 @@ static void rc_on_close(struct rawconn *rc)
 {
     struct dexec *x = rawconn_data(rc);
     x->rc = NULL;
+    if (x->state == DX_STARTING) { /* gone before its process started: it never will */
+        loop_timer_stop(x->d->a->ctx.loop, &x->start_timer);
+        record_end(x, 128 + SIGKILL);
+        return;
+    }
     loop_timer_stop(x->d->a->ctx.loop, &x->stdin_timer);
     struct proc *p = x->f.proc;
     if (p && proc_active(p)) {
@@ -431,7 +441,8 @@ static json_t *container_json(struct docker *d, bool summary)
     json_decref(names);
     json_t *execs = json_array();
     for (struct dexec *x = d->first; x; x = x->next)
-        if (x->state == DX_RUNNING) json_array_append_new(execs, json_string(x->id));
+        if (x->state == DX_RUNNING || x->state == DX_STARTING)
+            json_array_append_new(execs, json_string(x->id));
     json_t *state = json_pack("{s:s,s:b,s:b,s:b,s:b,s:b,s:i,s:i,s:s,s:s,s:s}", "Status", "running",
                               "Running", 1, "Paused", 0, "Restarting", 0, "OOMKilled", 0, "Dead", 0,
                               "Pid", (int)getpid(), "ExitCode", 0, "Error", "", "StartedAt",
@@ -458,7 +469,8 @@ static json_t *exec_json(struct docker *d, struct dexec *x)
     json_t *pc = json_pack("{s:b,s:s,s:o,s:b}", "tty", x->tty, "entrypoint", x->argv[0],
                            "arguments", args, "privileged", x->privileged);
     if (x->user) json_object_set_new(pc, "user", json_string(x->user));
-    bool running = x->state == DX_RUNNING && !(x->f.proc && proc_exit_code(x->f.proc) >= 0);
+    bool running = x->state == DX_STARTING ||
+                   (x->state == DX_RUNNING && !(x->f.proc && proc_exit_code(x->f.proc) >= 0));
     json_t *code = json_null();
     if (x->state == DX_ENDED)
         code = json_integer(x->exit_code);
@@ -668,6 +680,7 @@ static void exec_create(struct api *a, struct http_request *req, json_t *body)
     x->f.on_exit = dx_on_exit;
     x->f.data = x;
     loop_timer_init(&x->stdin_timer, stdin_check);
+    loop_timer_init(&x->start_timer, start_timer_cb);
     x->prev = d->last;
     if (d->last)
         d->last->next = x;
@@ -780,73 +793,34 @@ static int stream_head(struct http_request *req, bool upgrade, bool raw_ctype, c
                     ctype, http_common_headers(req));
 }
 
-static void exec_start(struct api *a, struct http_request *req, struct dexec *x, unsigned minor)
+static int start_proc(struct dexec *x, struct proc **p, struct sp_err *err)
 {
-    json_t *o = NULL;
-    if (sp_buf_pending(&req->body)) {
-        if (api_json_body(req, &o) < 0) return;
-    }
-    json_t *jd = o ? json_object_get(o, "Detach") : NULL,
-           *jt = o ? json_object_get(o, "Tty") : NULL;
-    bool detach = json_is_true(jd), tty_frames = json_is_true(jt);
-    json_decref(o);
-    if (x->state != DX_CREATED) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "exec command %s %s", x->id,
-                 x->state == DX_RUNNING ? "is already running" : "has already run");
-        docker_error(req, 409, "conflict", msg);
-        return;
-    }
-    /* Without an Upgrade header the stream is the body of a close-delimited 200: nothing to
-     * read stdin from. */
-    bool attach = !detach;
-    bool stdin_attached = attach && req->upgrade && x->open_stdin;
+    char tag[32];
+    snprintf(tag, sizeof(tag), "docker-%.12s", x->id);
     struct proc_spec spec = {
         .argv = x->argv,
         .env = x->env,
         .cwd = x->workdir ? x->workdir : "/",
         .user = x->user,
         .umask = -1,
-        .stdin_open = stdin_attached,
+        .tag = tag,
+        .stdin_open = x->stdin_attached,
         .tty = x->tty,
         .cols = x->cols,
         .rows = x->rows,
         .wrap = true,
     };
-    char tag[32];
-    snprintf(tag, sizeof(tag), "docker-%.12s", x->id);
-    spec.tag = tag;
+    return proc_start(x->d->a->ctx.procs, &spec, p, err);
+}
+
+/* Runs an attached exec whose 101 (or 200) went out; the stream ends here on failure. */
+static void attached_run(struct dexec *x)
+{
     struct sp_err err = {0};
     struct proc *p = NULL;
-    if (detach) {
-        int r = proc_start(a->ctx.procs, &spec, &p, &err);
-        if (r < 0) { /* a JSON error the client prints */
-            if (strncmp(err.msg, "exec ", 5) == 0) record_end(x, spawn_exec_error_code(r));
-            respond_start_error(req, &err);
-            return;
-        }
-        x->state = DX_RUNNING;
-        x->pid = proc_pid(p);
-        proc_follow(p, &x->f);
-        http_respond(req, 200, NULL, NULL, NULL, 0);
-        return;
-    }
-
-    /* Attached: the 101 (or 200) goes out before the process starts, as moby does; a client
-     * that reads it slowly (docker-py drops bytes that come with it) then sees no output yet. */
-    char head[512];
-    /* moby: multiplexed-stream only on a 101 for API >= 1.42 without Tty (the framing does not
-     * change with the Content-Type: it follows the start's Tty) */
-    bool raw_ctype = !req->upgrade || tty_frames || minor < 42;
-    int hl = stream_head(req, req->upgrade, raw_ctype, head, sizeof(head));
-    x->mux = !tty_frames;
-    x->stdin_attached = stdin_attached;
-    if (rawconn_accept(req, a->ctx.loop, head, (size_t)hl, &rc_handlers, x, &x->rc) < 0) {
-        x->rc = NULL;
-        http_respond_error(req, 503, "out_of_memory", "out of memory");
-        return;
-    }
-    int r = proc_start(a->ctx.procs, &spec, &p, &err);
+    if (!x->rc) return; /* the client left before the start */
+    rawconn_pause_reading(x->rc, false);
+    int r = start_proc(x, &p, &err);
     if (r < 0) {
         /* The reason in the stream (the CLI cannot show an error body instead of a 101) and
          * the status a shell gives: 127 not found, 126 anything else that kept it from running
@@ -872,8 +846,75 @@ static void exec_start(struct api *a, struct http_request *req, struct dexec *x,
                             .send = dx_send,
                             .ctx = x,
                             .what = "docker exec"};
-    if (!stdin_attached && proc_stdin_open(p)) proc_stdin_close(p);
+    if (!x->stdin_attached && proc_stdin_open(p)) proc_stdin_close(p);
     stream_pump(x);
+}
+
+static void start_timer_cb(struct loop_timer *t)
+{
+    struct dexec *x = SP_CONTAINER_OF(t, struct dexec, start_timer);
+    if (x->state == DX_STARTING) attached_run(x);
+}
+
+static void exec_start(struct api *a, struct http_request *req, struct dexec *x, unsigned minor)
+{
+    json_t *o = NULL;
+    if (sp_buf_pending(&req->body)) {
+        if (api_json_body(req, &o) < 0) return;
+    }
+    json_t *jd = o ? json_object_get(o, "Detach") : NULL,
+           *jt = o ? json_object_get(o, "Tty") : NULL;
+    bool detach = json_is_true(jd), tty_frames = json_is_true(jt);
+    json_decref(o);
+    if (x->state != DX_CREATED) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "exec command %s %s", x->id,
+                 x->state == DX_ENDED ? "has already run" : "is already running");
+        docker_error(req, 409, "conflict", msg);
+        return;
+    }
+    /* Without an Upgrade header the stream is the body of a close-delimited 200: nothing to
+     * read stdin from. */
+    x->stdin_attached = !detach && req->upgrade && x->open_stdin;
+    struct sp_err err = {0};
+    struct proc *p = NULL;
+    if (detach) {
+        int r = start_proc(x, &p, &err);
+        if (r < 0) { /* a JSON error the client prints */
+            if (strncmp(err.msg, "exec ", 5) == 0) record_end(x, spawn_exec_error_code(r));
+            respond_start_error(req, &err);
+            return;
+        }
+        x->state = DX_RUNNING;
+        x->pid = proc_pid(p);
+        proc_follow(p, &x->f);
+        http_respond(req, 200, NULL, NULL, NULL, 0);
+        return;
+    }
+
+    /* Attached: the 101 (or 200) goes out before the process starts, as moby does. */
+    char head[512];
+    /* moby: multiplexed-stream only on a 101 for API >= 1.42 without Tty (the framing does not
+     * change with the Content-Type: it follows the start's Tty) */
+    bool raw_ctype = !req->upgrade || tty_frames || minor < 42;
+    int hl = stream_head(req, req->upgrade, raw_ctype, head, sizeof(head));
+    x->mux = !tty_frames;
+    const char *ua = http_header_get(req, "User-Agent");
+    bool docker_py = ua && strncmp(ua, "docker-sdk-python/", 18) == 0;
+    if (rawconn_accept(req, a->ctx.loop, head, (size_t)hl, &rc_handlers, x, &x->rc) < 0) {
+        x->rc = NULL;
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    if (docker_py) {
+        /* docker-py drops whatever arrives together with the 101 (docker/docker-py#3332); moby
+         * hides that behind runc's start-up time. Give it that time: the client's bytes wait. */
+        x->state = DX_STARTING;
+        rawconn_pause_reading(x->rc, true);
+        loop_timer_start(a->ctx.loop, &x->start_timer, DOCKER_PY_HOLD_MS);
+        return;
+    }
+    attached_run(x);
 }
 
 void h_docker_exec(struct api *a, struct http_request *req)

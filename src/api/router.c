@@ -45,7 +45,7 @@ static const struct route routes[] = {
     {"GET", "/debug/stream", h_debug_stream, R_DEBUG},
     {"GET", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"HEAD", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
-    {"GET", "/version", h_docker_version, R_DOCKER},
+    {"GET", "/version", h_docker_version, R_PUBLIC | R_DOCKER}, /* docker-py asks first */
     {"GET", "/info", h_docker_info, R_DOCKER},
     {"*", "/containers/*", h_docker_containers, R_DOCKER},
     {"*", "/exec/*", h_docker_exec, R_DOCKER},

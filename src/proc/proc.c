@@ -61,7 +61,7 @@ struct proc {
     bool in_close_requested;
 
     bool reaped, finished, timed_out, tty, detachable;
-    int parked_master; /* a pty master kept open until the reap (see read_stream), or -1 */
+    int parked_master;     /* a pty master kept open until the reap (see read_stream), or -1 */
     bool counted_retained; /* counted in the table's retained */
     bool group_gone;       /* the leader was reaped and its group is empty */
     size_t n_followers;
