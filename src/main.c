@@ -331,6 +331,8 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return EXIT_USAGE;
     }
+    /* the token is ours: processes we start (the main one, execs, services) do not inherit it */
+    unsetenv("SPRITE_HTTP_API_TOKEN");
     if (d.cfg.show_help) {
         config_print_usage();
         config_free(&d.cfg);

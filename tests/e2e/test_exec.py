@@ -877,3 +877,10 @@ def test_tty_process_that_closes_its_terminal_before_exiting_is_not_hung_up(daem
     for _ in range(20):
         p = exec_stdcopy(daemon, {"command": ["cat"], "tty": True, "stdin": "typed\n\u0004"})
         assert p.exit == 0, p.frames
+
+
+def test_the_api_token_is_not_inherited_by_processes(daemon):
+    r = daemon.request("POST", "/v1/exec", body={"cmd": "env"})
+    assert r.status == 200, r
+    out = r.json()["stdout"]
+    assert "SPRITE_HTTP_API_TOKEN" not in out and daemon.token not in out, out
