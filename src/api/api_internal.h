@@ -22,6 +22,7 @@ void h_debug_create_zombie(struct api *a, struct http_request *req);
 void h_debug_check_process(struct api *a, struct http_request *req);
 void h_debug_echo(struct api *a, struct http_request *req);
 void h_debug_stream(struct api *a, struct http_request *req);
+void h_debug_body(struct api *a, struct http_request *req);
 void h_exec_post(struct api *a, struct http_request *req);
 void h_v1_exec(struct api *a, struct http_request *req);
 void h_v1_processes(struct api *a, struct http_request *req);

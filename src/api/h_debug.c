@@ -312,3 +312,83 @@ void h_debug_stream(struct api *a, struct http_request *req)
     http_stream_begin(req, 200, "application/octet-stream", NULL);
     stream_pump(req);
 }
+
+/* ---- POST /debug/body: a streamed request body, counted and checksummed ---- */
+
+struct body_sink {
+    struct api *a;
+    struct http_request *req;
+    uint64_t bytes, chunks, pause_ms;
+    uint32_t s1, s2; /* Adler-32 (RFC 1950) */
+    struct loop_timer resume;
+};
+
+static void body_sink_free(struct body_sink *b)
+{
+    loop_timer_stop(b->a->ctx.loop, &b->resume);
+    free(b);
+}
+
+static void body_sink_resume(struct loop_timer *t)
+{
+    struct body_sink *b = SP_CONTAINER_OF(t, struct body_sink, resume);
+    http_body_pause(b->req, false);
+}
+
+static int body_sink_data(struct http_request *req, const char *data, size_t len)
+{
+    struct body_sink *b = req->data;
+    for (size_t i = 0; i < len; i++) {
+        b->s1 = (b->s1 + (unsigned char)data[i]) % 65521;
+        b->s2 = (b->s2 + b->s1) % 65521;
+    }
+    b->bytes += len;
+    b->chunks++;
+    if (b->pause_ms) { /* a slow consumer: the client must wait, nothing may be lost */
+        http_body_pause(req, true);
+        loop_timer_start(b->a->ctx.loop, &b->resume, b->pause_ms);
+    }
+    return 0;
+}
+
+static void body_sink_end(struct http_request *req)
+{
+    struct body_sink *b = req->data;
+    req->on_abort = NULL;
+    req->data = NULL;
+    api_respond_json(req, 200,
+                     json_pack("{s:I,s:I,s:I}", "bytes", (json_int_t)b->bytes, "chunks",
+                               (json_int_t)b->chunks, "adler32",
+                               (json_int_t)((uint32_t)b->s2 << 16 | b->s1)));
+    body_sink_free(b);
+}
+
+static void body_sink_abort(struct http_request *req)
+{
+    body_sink_free(req->data);
+}
+
+void h_debug_body(struct api *a, struct http_request *req)
+{
+    char buf[32];
+    uint64_t pause = 0;
+    const char *s = http_query_get(req, "pause_ms", buf, sizeof(buf));
+    if (s && sp_parse_u64(s, 1000, &pause) < 0) {
+        http_respond_error(req, 400, "bad_request", "pause_ms must be an integer from 0 to 1000");
+        return;
+    }
+    struct body_sink *b = calloc(1, sizeof(*b));
+    if (!b) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    b->a = a;
+    b->req = req;
+    b->pause_ms = pause;
+    b->s1 = 1;
+    loop_timer_init(&b->resume, body_sink_resume);
+    req->data = b;
+    req->on_body = body_sink_data;
+    req->on_body_end = body_sink_end;
+    req->on_abort = body_sink_abort;
+}

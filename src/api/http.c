@@ -55,14 +55,17 @@ struct http_conn {
     struct http_request req;
     enum conn_state state;
     bool is_unix;
-    bool streaming;         /* a chunked/close-delimited body is open */
-    bool chunked;           /* the stream uses chunked encoding */
-    bool resp_started;      /* status line queued */
-    bool close_after;       /* close once the response is flushed */
-    bool sent_continue;     /* 100 Continue already sent for this request */
-    bool in_dispatch;       /* the handler is running on our stack */
-    bool linger;            /* after the response: shut down writes and drain before closing */
-    bool head_only;         /* a streamed answer to HEAD: headers only */
+    bool streaming;     /* a chunked/close-delimited body is open */
+    bool chunked;       /* the stream uses chunked encoding */
+    bool resp_started;  /* status line queued */
+    bool close_after;   /* close once the response is flushed */
+    bool sent_continue; /* 100 Continue already sent for this request */
+    bool in_dispatch;   /* the handler is running on our stack */
+    bool linger;        /* after the response: shut down writes and drain before closing */
+    bool head_only;     /* a streamed answer to HEAD: headers only */
+    bool body_open;     /* a streamed request body is still arriving (see http_body_pause) */
+    bool body_paused;   /* the handler is not taking body bytes now */
+    uint64_t body_progress_ms;
     uint64_t idle_since_ms; /* when the connection last became idle (between requests) */
     bool closed;
     uint64_t req_start_ms;
@@ -80,6 +83,7 @@ struct http_server {
     struct http_hijack_owner *hijacked;
     unsigned n_conns;           /* served and hijacked connections */
     const char *common_headers; /* on every response; the caller's string */
+    http_body_hook_fn body_hook;
 };
 
 static void conn_close(struct http_conn *c);
@@ -230,6 +234,8 @@ static void request_begin(struct http_conn *c)
     c->req.is_unix = c->is_unix;
     http_reqparser_reset(&c->rp, &c->req);
     c->streaming = c->chunked = c->resp_started = c->sent_continue = c->head_only = false;
+    c->body_open = c->body_paused = false;
+    c->rp.ask_stream = c->srv->body_hook != NULL;
     c->state = C_READING;
     c->idle_since_ms = sp_now_ms();
 }
@@ -265,6 +271,10 @@ static void conn_timer_cb(struct loop_timer *t)
         conn_close(c); /* the client stopped reading, or lingering is over */
         return;
     }
+    if (c->state == C_HANDLING && c->body_open) {
+        conn_close(c); /* the body stopped arriving: on_abort tells the handler */
+        return;
+    }
     if (c->state == C_READING && c->rp.started) {
         c->close_after = true;
         c->linger = true;
@@ -286,6 +296,7 @@ static void conn_update(struct http_conn *c)
 
     if (c->closed) return;
     if (c->state == C_READING || c->state == C_LINGER) ev |= EPOLLIN;
+    if (c->state == C_HANDLING && c->body_open && !c->body_paused) ev |= EPOLLIN;
     /* While a request is served, notice a client that goes away (a disconnect must stop what
      * it started). A client that half-closes after its request counts as gone too. */
     if (c->state == C_HANDLING) ev |= EPOLLRDHUP;
@@ -301,6 +312,9 @@ static void conn_update(struct http_conn *c)
     } else if (c->state == C_READING) {
         deadline = c->rp.started ? c->req_start_ms + c->srv->lim.request_timeout_ms
                                  : c->idle_since_ms + c->srv->lim.idle_timeout_ms;
+    } else if (c->state == C_HANDLING && c->body_open && !c->body_paused) {
+        /* a streamed body has no overall deadline, but must keep moving */
+        deadline = c->body_progress_ms + c->srv->lim.request_timeout_ms;
     }
     if (deadline)
         loop_timer_start(l, &c->timer, deadline > now ? deadline - now : 0);
@@ -372,6 +386,70 @@ static void conn_dispatch(struct http_conn *c)
     c->in_dispatch = false;
 }
 
+static void send_continue(struct http_conn *c)
+{
+    if (c->rp.expect_continue && !c->sent_continue && c->req.http_minor >= 1) {
+        c->sent_continue = true;
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (sp_buf_append(&c->out, cont, sizeof(cont) - 1) == 0) conn_flush(c);
+    }
+}
+
+/* A streamed body: parse what is buffered and hand the bytes to the handler, until it pauses,
+ * the body ends or the buffer is empty. */
+static void body_feed(struct http_conn *c)
+{
+    struct http_request *req = &c->req;
+    while (!c->closed && c->body_open && !c->body_paused && sp_buf_pending(&c->in)) {
+        size_t n = http_reqparser_feed(&c->rp, sp_buf_head(&c->in), sp_buf_pending(&c->in));
+        sp_buf_consume(&c->in, n);
+        if (c->rp.state == HTTP_PARSE_ERROR) { /* bad chunk framing mid-body */
+            sp_warn("http: %s", c->rp.error_msg);
+            conn_close(c);
+            return;
+        }
+        if (sp_buf_pending(&req->body)) {
+            c->body_progress_ms = sp_now_ms();
+            int r = req->on_body
+                        ? req->on_body(req, sp_buf_head(&req->body), sp_buf_pending(&req->body))
+                        : 0;
+            sp_buf_consume(&req->body, sp_buf_pending(&req->body));
+            if (r < 0 || c->closed) return; /* the handler answered or gave up */
+        }
+        if (c->rp.state == HTTP_PARSE_COMPLETE) {
+            c->body_open = false;
+            if (req->on_body_end) req->on_body_end(req);
+            break;
+        }
+        if (n == 0) break;
+    }
+    conn_update(c);
+}
+
+static void body_deferred(void *arg)
+{
+    struct http_conn *c = arg;
+    if (!c->closed) body_feed(c);
+}
+
+void http_body_pause(struct http_request *req, bool paused)
+{
+    struct http_conn *c = req->conn;
+    if (c->closed || !c->body_open || c->body_paused == paused) return;
+    c->body_paused = paused;
+    if (!paused) {
+        c->body_progress_ms = sp_now_ms();
+        /* bytes already here are handed over from the loop, never inside this call */
+        if (sp_buf_pending(&c->in)) loop_defer(c->srv->loop, body_deferred, c);
+    }
+    conn_update(c);
+}
+
+void http_server_set_body_hook(struct http_server *s, http_body_hook_fn fn)
+{
+    s->body_hook = fn;
+}
+
 /* Parses buffered input; dispatches at most one request at a time. */
 static void conn_process_input(struct http_conn *c)
 {
@@ -391,16 +469,27 @@ static void conn_process_input(struct http_conn *c)
                                c->rp.error_msg);
             return;
         }
+        if (c->rp.state == HTTP_PARSE_HEADERS) {
+            bool stream = c->srv->body_hook(c->srv->ud, &c->req);
+            http_reqparser_body_mode(&c->rp, stream);
+            if (stream) {
+                c->body_open = true;
+                c->body_progress_ms = sp_now_ms();
+                send_continue(c);
+                if (c->closed) return;
+                conn_dispatch(c); /* the handler sets on_body; bytes follow from the loop */
+                if (!c->closed && c->body_open && sp_buf_pending(&c->in))
+                    loop_defer(c->srv->loop, body_deferred, c);
+                return;
+            }
+            continue;
+        }
         if (c->rp.state == HTTP_PARSE_COMPLETE) {
             conn_dispatch(c);
             continue; /* if the response finished synchronously, state is READING again */
         }
-        if (c->rp.expect_continue && !c->sent_continue && c->req.http_minor >= 1) {
-            c->sent_continue = true;
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (sp_buf_append(&c->out, cont, sizeof(cont) - 1) == 0) conn_flush(c);
-            if (c->closed) return;
-        }
+        send_continue(c);
+        if (c->closed) return;
         if (sp_buf_pending(&c->in) == 0) {
             conn_update(c);
             return;
@@ -425,6 +514,22 @@ static void conn_io_cb(struct loop_io *io, uint32_t events)
     }
     if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
         conn_close(c);
+        return;
+    }
+    if (c->state == C_HANDLING && c->body_open && (events & EPOLLIN) && !c->body_paused) {
+        if (sp_buf_reserve(&c->in, READ_CHUNK * 4) < 0) {
+            conn_close(c);
+            return;
+        }
+        ssize_t r = recv(c->io.fd, c->in.data + c->in.len, READ_CHUNK * 4, 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn_close(c); /* the body was cut short */
+            return;
+        }
+        if (r > 0) {
+            c->in.len += (size_t)r;
+            body_feed(c);
+        }
         return;
     }
     if ((events & EPOLLRDHUP) && c->state == C_HANDLING) {
@@ -470,6 +575,11 @@ static void queue_status_and_headers(struct http_conn *c, int status, const char
     bool http10 = req->http_major == 1 && req->http_minor == 0;
 
     if (!req->keep_alive) c->close_after = true;
+    if (c->body_open) { /* answered before the body ended: drop the rest, then close */
+        c->body_open = false;
+        c->close_after = true;
+        c->linger = true;
+    }
     sp_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
     if (ctype) sp_buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
     if (content_length >= 0) {

@@ -64,6 +64,10 @@ struct http_request {
     void *data;
     void (*on_abort)(struct http_request *req); /* the client went away before the end */
     void (*on_drain)(struct http_request *req); /* a streamed response's backlog was written */
+    /* A streamed request body (see http_server_set_body_hook): bytes as they arrive, then the
+     * end. on_body returns 0, or < 0 when the handler answered already (no more bytes come). */
+    int (*on_body)(struct http_request *req, const char *data, size_t len);
+    void (*on_body_end)(struct http_request *req);
 
     struct http_conn *conn; /* private */
 };
@@ -82,6 +86,19 @@ int http_server_listen(struct http_server *s, const char *addr, char *bound, siz
  * outlive the server; NULL for none. */
 void http_server_set_common_headers(struct http_server *s, const char *lines);
 const char *http_common_headers(const struct http_request *req); /* "" when none */
+
+/*
+ * Streamed request bodies. Once a request's headers are in and a body follows, body_hook(ud,
+ * req) says whether the handler takes it as a stream: then the handler runs at once (it sees no
+ * body in req->body), sets on_body / on_body_end, and the bytes arrive from the loop as the client
+ * sends them, with no size limit but the handler's own (max_body_bytes is for buffered bodies).
+ * A body that makes no progress for request_timeout while not paused, or that is cut short, ends
+ * in on_abort. A response sent before the body ended closes the connection after it.
+ */
+typedef bool (*http_body_hook_fn)(void *ud, const struct http_request *req);
+void http_server_set_body_hook(struct http_server *s, http_body_hook_fn fn);
+/* Back-pressure on a streamed body: while paused no bytes are read or handed over. */
+void http_body_pause(struct http_request *req, bool paused);
 
 /* Stops accepting and closes every connection (pending requests see on_abort). */
 void http_server_free(struct http_server *s);

@@ -98,6 +98,13 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+static int check_body_length(struct http_reqparser *rp)
+{
+    if ((rp->p.flags & F_CONTENTLENGTH) && rp->p.content_length > rp->lim->max_body_bytes)
+        return fail(rp, 413, "body_too_large", "request body exceeds the limit");
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_reqparser *rp = rp_of(p);
@@ -125,11 +132,16 @@ static int on_headers_complete(http_parser *p)
     req->query = strdup(q ? q + 1 : "");
     if (!req->path || !req->query) return fail(rp, 503, "out_of_memory", "out of memory");
 
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > rp->lim->max_body_bytes)
-        return fail(rp, 413, "body_too_large", "request body exceeds the limit");
     const char *expect = http_header_get(req, "Expect");
     if (expect && strcasecmp(expect, "100-continue") == 0) rp->expect_continue = true;
-    return 0;
+    bool has_body =
+        (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+    if (rp->ask_stream && has_body && !p->upgrade) {
+        rp->state = HTTP_PARSE_HEADERS;
+        http_parser_pause(p, 1); /* the caller chooses how the body is taken */
+        return 0;
+    }
+    return check_body_length(rp);
 }
 
 /*
@@ -158,7 +170,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
         rp->crlf_seen = 0;
         if (check_chunk_crlf(rp, at + n)) return -1;
     }
-    if (sp_buf_pending(&req->body) + n > rp->lim->max_body_bytes)
+    if (!rp->stream_body && sp_buf_pending(&req->body) + n > rp->lim->max_body_bytes)
         return fail(rp, 413, "body_too_large", "request body exceeds the limit");
     if (sp_buf_append(&req->body, at, n) < 0)
         return fail(rp, 503, "out_of_memory", "out of memory");
@@ -192,8 +204,10 @@ void http_reqparser_init(struct http_reqparser *rp, const struct http_limits *li
 void http_reqparser_reset(struct http_reqparser *rp, struct http_request *req)
 {
     const struct http_limits *lim = rp->lim;
+    bool ask = rp->ask_stream;
     memset(rp, 0, sizeof(*rp));
     rp->lim = lim;
+    rp->ask_stream = ask;
     rp->req = req;
     http_parser_init(&rp->p, HTTP_REQUEST);
 }
@@ -207,6 +221,10 @@ size_t http_reqparser_feed(struct http_reqparser *rp, const char *data, size_t l
     enum http_errno e = HTTP_PARSER_ERRNO(&rp->p);
 
     if (rp->state == HTTP_PARSE_ERROR) return n;
+    if (rp->state == HTTP_PARSE_HEADERS) {
+        if (e == HPE_PAUSED) http_parser_pause(&rp->p, 0);
+        return n;
+    }
     if (rp->state == HTTP_PARSE_COMPLETE) {
         if (e == HPE_PAUSED) http_parser_pause(&rp->p, 0);
         return n;
@@ -224,6 +242,14 @@ size_t http_reqparser_feed(struct http_reqparser *rp, const char *data, size_t l
         rp->state = HTTP_PARSE_COMPLETE;
     }
     return n;
+}
+
+void http_reqparser_body_mode(struct http_reqparser *rp, bool stream)
+{
+    if (rp->state != HTTP_PARSE_HEADERS) return;
+    rp->state = HTTP_PARSE_MORE;
+    rp->stream_body = stream;
+    if (!stream) check_body_length(rp);
 }
 
 void http_request_clear(struct http_request *req)

@@ -16,6 +16,8 @@
 
 enum http_parse_state {
     HTTP_PARSE_MORE,     /* need more bytes */
+    HTTP_PARSE_HEADERS,  /* (ask_stream only) the headers are in and a body follows: call
+                          * http_reqparser_body_mode() before feeding more */
     HTTP_PARSE_COMPLETE, /* req is a whole request */
     HTTP_PARSE_ERROR,    /* answer error_status/error_code and close */
 };
@@ -29,6 +31,8 @@ struct http_reqparser {
     bool started;  /* some byte of this request was seen */
     bool expect_continue;
     bool headers_done;
+    bool ask_stream;      /* stop at HTTP_PARSE_HEADERS when a body follows */
+    bool stream_body;     /* body bytes go to req->body with no limit; the caller drains them */
     const char *feed_end; /* end of the bytes given to the current http_parser_execute */
     int crlf_seen;        /* chunk framing: 0..2 bytes of the CRLF after chunk data checked */
     bool crlf_due;        /* chunk data ended: its CRLF is still to be checked */
@@ -44,6 +48,9 @@ void http_reqparser_reset(struct http_reqparser *rp, struct http_request *req);
 /* Feeds bytes; returns how many were consumed. After COMPLETE, the rest belongs to the next
  * request (or, for an upgrade, to the new protocol). */
 size_t http_reqparser_feed(struct http_reqparser *rp, const char *data, size_t len);
+/* After HTTP_PARSE_HEADERS: stream (no size limit; drain req->body after every feed) or buffer
+ * (max_body_bytes applies; a larger announced length fails with 413 right away). */
+void http_reqparser_body_mode(struct http_reqparser *rp, bool stream);
 /* Frees everything a request owns (not the struct). */
 void http_request_clear(struct http_request *req);
 

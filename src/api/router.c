@@ -14,9 +14,10 @@
 #include "api_internal.h"
 
 enum route_flags {
-    R_PUBLIC = 1 << 0, /* no token needed */
-    R_DEBUG = 1 << 1,  /* only with -debug-endpoints */
-    R_DOCKER = 1 << 2, /* Docker Engine API: also under a version prefix, /v1.NN/… */
+    R_PUBLIC = 1 << 0,      /* no token needed */
+    R_DEBUG = 1 << 1,       /* only with -debug-endpoints */
+    R_DOCKER = 1 << 2,      /* Docker Engine API: also under a version prefix, /v1.NN/… */
+    R_STREAM_BODY = 1 << 3, /* the handler takes the request body as it arrives */
 };
 
 struct route {
@@ -43,6 +44,7 @@ static const struct route routes[] = {
     {"GET", "/debug/check-process", h_debug_check_process, R_DEBUG},
     {"GET", "/debug/echo", h_debug_echo, R_DEBUG},
     {"GET", "/debug/stream", h_debug_stream, R_DEBUG},
+    {"POST", "/debug/body", h_debug_body, R_DEBUG | R_STREAM_BODY},
     {"GET", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"HEAD", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"GET", "/version", h_docker_version, R_PUBLIC | R_DOCKER}, /* docker-py asks first */
@@ -107,14 +109,13 @@ void api_respond_json(struct http_request *req, int status, json_t *body)
     free(text);
 }
 
-static void dispatch(void *ud, struct http_request *req)
+/* The route for req (NULL when none); allow collects the methods of a known path. */
+static const struct route *find_route(const struct api *a, const struct http_request *req,
+                                      bool *path_known, char *allow, size_t allow_len)
 {
-    struct api *a = ud;
-    const struct route *match = NULL;
-    char allow[128] = "";
-    bool path_known = false;
     const char *unversioned = api_unversioned_path(req->path, NULL);
-
+    *path_known = false;
+    if (allow_len) allow[0] = 0;
     for (size_t i = 0; i < SP_ARRAY_LEN(routes); i++) {
         const struct route *r = &routes[i];
         if ((r->flags & R_DEBUG) && !a->ctx.debug_endpoints) continue;
@@ -126,14 +127,30 @@ static void dispatch(void *ud, struct http_request *req)
         } else if (strcmp(r->path, path) != 0) {
             continue;
         }
-        path_known = true;
-        if (strcmp(r->method, "*") == 0 || strcmp(r->method, req->method) == 0) {
-            match = r;
-            break;
-        }
+        *path_known = true;
+        if (strcmp(r->method, "*") == 0 || strcmp(r->method, req->method) == 0) return r;
+        if (!allow_len) continue;
         size_t l = strlen(allow);
-        snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", r->method);
+        snprintf(allow + l, allow_len - l, "%s%s", l ? ", " : "", r->method);
     }
+    return NULL;
+}
+
+/* Whether req's route takes its body as a stream (http_server_set_body_hook). */
+static bool body_hook(void *ud, const struct http_request *req)
+{
+    bool known;
+    const struct route *r = find_route(ud, req, &known, NULL, 0);
+    return r && (r->flags & R_STREAM_BODY);
+}
+
+static void dispatch(void *ud, struct http_request *req)
+{
+    struct api *a = ud;
+    char allow[128];
+    bool path_known;
+    const struct route *match = find_route(a, req, &path_known, allow, sizeof(allow));
+
     if (!match || !(match->flags & R_PUBLIC)) {
         if (!api_auth_ok(http_header_get(req, "Authorization"), a->ctx.token)) {
             http_respond_error(req, 401, "unauthorized", "missing or invalid authentication");
@@ -171,6 +188,7 @@ int api_new(struct api **out, struct http_server **server_out, struct loop *loop
              "Server: sprite-env/%s (linux)\r\n",
              DOCKER_API_VERSION, ctx->version);
     http_server_set_common_headers(a->server, a->common_headers);
+    http_server_set_body_hook(a->server, body_hook);
     if ((r = docker_new(a, err)) < 0) {
         http_server_free(a->server);
         free(a);
