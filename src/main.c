@@ -278,6 +278,7 @@ static int run(struct daemon *d, struct sp_err *err)
         .debug_endpoints = d->cfg.debug_endpoints,
         .system_state = system_state_name,
         .system_ud = d,
+        .files_root = d->cfg.files_root,
         .docker_name = d->cfg.docker.container_name ? d->cfg.docker.container_name : "sprite",
         .docker_max_execs = d->cfg.docker.max_execs,
         .docker_retention_ms = d->cfg.docker.exec_retention_ms,

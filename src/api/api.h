@@ -30,6 +30,7 @@ struct api_ctx {
     bool debug_endpoints;
     const char *(*system_state)(void *ud); /* "running", "shutting_down", … */
     void *system_ud;
+    const char *files_root;       /* where the file routes resolve paths; NULL: "/" */
     const char *docker_name;      /* the root environment's container name */
     unsigned docker_max_execs;    /* exec records kept */
     uint64_t docker_retention_ms; /* an ended exec stays inspectable this long */

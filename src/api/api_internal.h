@@ -8,11 +8,13 @@
 #include "api.h"
 
 struct docker;
+struct files;
 
 struct api {
     struct api_ctx ctx;
     struct http_server *server;
     struct docker *docker;
+    struct files *files;
     char common_headers[160];
 };
 
@@ -41,6 +43,12 @@ int api_json_strv(struct http_request *req, json_t *o, const char *key, char ***
 /* The path without a Docker API version prefix ("/v1.51/x" → "/x"); *minor gets the version's
  * minor number (the current one when there is no prefix). */
 const char *api_unversioned_path(const char *path, unsigned *minor);
+
+/* Files (h_files.c). */
+int files_new(struct api *a, struct sp_err *err);
+void files_free(struct api *a);
+void h_files(struct api *a, struct http_request *req);
+void h_files_write(struct api *a, struct http_request *req); /* PUT /v1/files/write: streamed */
 
 /* Docker Engine API (h_docker.c). */
 #define DOCKER_API_VERSION "1.51"

@@ -45,6 +45,8 @@ static const struct route routes[] = {
     {"GET", "/debug/echo", h_debug_echo, R_DEBUG},
     {"GET", "/debug/stream", h_debug_stream, R_DEBUG},
     {"POST", "/debug/body", h_debug_body, R_DEBUG | R_STREAM_BODY},
+    {"PUT", "/v1/files/write", h_files_write, R_STREAM_BODY},
+    {"*", "/v1/files/*", h_files, 0},
     {"GET", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"HEAD", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"GET", "/version", h_docker_version, R_PUBLIC | R_DOCKER}, /* docker-py asks first */
@@ -189,7 +191,8 @@ int api_new(struct api **out, struct http_server **server_out, struct loop *loop
              DOCKER_API_VERSION, ctx->version);
     http_server_set_common_headers(a->server, a->common_headers);
     http_server_set_body_hook(a->server, body_hook);
-    if ((r = docker_new(a, err)) < 0) {
+    if ((r = docker_new(a, err)) < 0 || (r = files_new(a, err)) < 0) {
+        docker_free(a);
         http_server_free(a->server);
         free(a);
         return r;
@@ -206,5 +209,6 @@ void api_free(struct api *a)
     /* the closed connections' callbacks (queued to the loop) still use the api: run them now */
     loop_run_deferred(a->ctx.loop);
     docker_free(a);
+    files_free(a);
     free(a);
 }

@@ -57,6 +57,11 @@ static const struct key docker_keys[] = {
     {NULL, 0, 0, NULL, 0, 0},
 };
 
+static const struct key files_keys[] = {
+    {"root", K_STRING, OFF(files_root), NULL, 0, 0},
+    {NULL, 0, 0, NULL, 0, 0},
+};
+
 static const struct key http_keys[] = {
     {"max_header_bytes", K_SIZE, OFF(http.max_header_bytes), NULL, 1024, 80 * 1024},
     {"max_body_bytes", K_SIZE, OFF(http.max_body_bytes), NULL, 0, 1024ull * 1024 * 1024},
@@ -83,6 +88,7 @@ static const struct key top_keys[] = {
     {"write_dir", K_STRING, OFF(write_dir), NULL, 0, 0},
     {"http", K_OBJECT, 0, http_keys, 0, 0},
     {"docker", K_OBJECT, 0, docker_keys, 0, 0},
+    {"files", K_OBJECT, 0, files_keys, 0, 0},
     /* Keys of the Go original that belong to Fly's storage stack; accepted so their configs load.
      */
     {"s3", K_COMPAT, 0, NULL, 0, 0},
@@ -156,6 +162,7 @@ void config_free(struct config *c)
     free(c->api_token);
     free(c->config_path);
     free(c->docker.container_name);
+    free(c->files_root);
     memset(c, 0, sizeof(*c));
 }
 

@@ -63,6 +63,7 @@ struct config {
     struct config_http http;
     struct config_exec exec;
     struct config_docker docker;
+    char *files_root; /* files.root: where file routes resolve paths; NULL: "/" */
     bool show_version;
     bool show_help;
 };

@@ -153,3 +153,28 @@ int users_lookup(const char *root, const char *spec, struct user_ids *out, struc
     find_supplementary(root, out);
     return 0;
 }
+
+void users_uid_name(const char *root, uid_t uid, char *buf, size_t len)
+{
+    struct user_ids u;
+    if (find_passwd(root, NULL, uid, &u) == 1)
+        snprintf(buf, len, "%s", u.name);
+    else
+        snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+void users_gid_name(const char *root, gid_t gid, char *buf, size_t len)
+{
+    snprintf(buf, len, "%u", (unsigned)gid);
+    FILE *f = open_db(root, "group");
+    if (!f) return;
+    char line[4096];
+    char *fld[FIELDS_MAX];
+    while (fgets(line, sizeof(line), f)) {
+        unsigned g;
+        if (split_fields(line, fld) < 3 || parse_id(fld[2], &g) < 0 || g != gid) continue;
+        snprintf(buf, len, "%s", fld[0]);
+        break;
+    }
+    fclose(f);
+}

@@ -27,4 +27,8 @@ struct user_ids {
 /* root: "/" or a sandbox's root directory. -ENOENT (unknown user or group) or -EINVAL. */
 int users_lookup(const char *root, const char *spec, struct user_ids *out, struct sp_err *err);
 
+/* The name of a uid / gid in <root>/etc/passwd / group, or the number as text when it has none. */
+void users_uid_name(const char *root, uid_t uid, char *buf, size_t len);
+void users_gid_name(const char *root, gid_t gid, char *buf, size_t len);
+
 #endif

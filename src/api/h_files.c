@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Files of the environment (wrenn's /v1/files routes): read, write, list, stat, mkdir, move and
+ * remove. Every path is a client path resolved inside the environment's root by fsroot (the
+ * kernel's RESOLVE_IN_ROOT): "..", absolute symlinks and symlinks pointing out never leave it.
+ *
+ * A "user" field (a name, uid or uid:gid of the root's passwd) makes the operation run with that
+ * user's file-system identity: what they cannot read is a 403, what they create is theirs.
+ *
+ * Reads stream the file with back-pressure; writes stream the request body into a temp file next
+ * to the target and rename it over the target at the end (fsync first), so a failed or cut
+ * upload leaves the old file as it was. File work runs on the loop thread for now (page-cache
+ * speed; DESIGN wants a worker pool for slow disks).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../base/compiler.h"
+#include "../base/fd.h"
+#include "../base/log.h"
+#include "../os/fsroot.h"
+#include "../os/users.h"
+#include "api_internal.h"
+
+#define READ_CHUNK       (64 * 1024)
+#define STREAM_HIGH_MARK (1024 * 1024)
+#define LIST_MAX_ENTRIES 100000
+#define LIST_MAX_DEPTH   64
+
+struct files {
+    struct fsroot root;
+    char *root_dir;
+};
+
+/* ---- helpers ---- */
+
+/* Answers an errno from a file operation on path. */
+static void respond_fs_error(struct http_request *req, int r, const char *path)
+{
+    switch (-r) {
+    case ENOENT:
+        http_respond_error(req, 404, "not_found", "path '%s' does not exist", path);
+        return;
+    case EACCES:
+    case EPERM: http_respond_error(req, 403, "forbidden", "%s: permission denied", path); return;
+    case ELOOP:
+    case EXDEV:
+        http_respond_error(req, 403, "forbidden", "%s: the path leaves the environment", path);
+        return;
+    case EISDIR:
+        http_respond_error(req, 400, "is_a_directory", "path '%s' is a directory", path);
+        return;
+    case ENOTDIR:
+        http_respond_error(req, 400, "not_a_directory", "%s: a component is not a directory", path);
+        return;
+    case EEXIST:
+        http_respond_error(req, 409, "already_exists", "path '%s' already exists", path);
+        return;
+    case ENOTEMPTY:
+        http_respond_error(req, 409, "not_empty", "directory '%s' is not empty", path);
+        return;
+    case EBUSY:
+        http_respond_error(req, 400, "bad_request", "%s: the root cannot be changed", path);
+        return;
+    case EINVAL:
+        http_respond_error(req, 400, "bad_request", "%s: not a valid path for this", path);
+        return;
+    case ENAMETOOLONG: http_respond_error(req, 400, "bad_request", "path is too long"); return;
+    case ENOSPC:
+    case EDQUOT:
+        http_respond_error(req, 507, "no_space", "not enough disk space available");
+        return;
+    case E2BIG:
+        http_respond_error(req, 413, "too_many_entries", "more than %d entries", LIST_MAX_ENTRIES);
+        return;
+    case ENOMEM: http_respond_error(req, 503, "out_of_memory", "out of memory"); return;
+    default: http_respond_error(req, 500, "io_error", "%s: %s", path, strerror(-r)); return;
+    }
+}
+
+static void iso_ns(const struct timespec *ts, char *buf, size_t len)
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec);
+}
+
+/* Go's FileMode.String(), as envd shows it: "drwxr-xr-x", "-rw-r--r--", "Lrwxrwxrwx". */
+static void mode_string(mode_t m, char out[12])
+{
+    char t = S_ISDIR(m)    ? 'd'
+             : S_ISLNK(m)  ? 'L'
+             : S_ISFIFO(m) ? 'p'
+             : S_ISSOCK(m) ? 'S'
+             : S_ISCHR(m)  ? 'c'
+             : S_ISBLK(m)  ? 'D'
+                           : '-';
+    static const char rwx[] = "rwxrwxrwx";
+    out[0] = t;
+    for (int i = 0; i < 9; i++)
+        out[1 + i] = (m & (1u << (8 - i))) ? rwx[i] : '-';
+    out[10] = 0;
+}
+
+static const char *type_name(mode_t m)
+{
+    return S_ISREG(m) ? "file" : S_ISDIR(m) ? "directory" : S_ISLNK(m) ? "symlink" : "other";
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static json_t *entry_json(struct files *f, const char *path, const char *name,
+                          const struct stat *st, const char *target)
+{
+    char mtime[48], perms[12], owner[64], group[64];
+    iso_ns(&st->st_mtim, mtime, sizeof(mtime));
+    mode_string(st->st_mode, perms);
+    users_uid_name(f->root_dir, st->st_uid, owner, sizeof(owner));
+    users_gid_name(f->root_dir, st->st_gid, group, sizeof(group));
+    json_t *e = json_pack("{s:s,s:s,s:s,s:I,s:i,s:s,s:s,s:s,s:s}", "name", name, "path", path,
+                          "type", type_name(st->st_mode), "size", (json_int_t)st->st_size, "mode",
+                          (int)(st->st_mode & 07777), "permissions", perms, "owner", owner, "group",
+                          group, "modified_time", mtime);
+    if (e && target) json_object_set_new(e, "symlink_target", json_string(target));
+    return e;
+}
+
+/* The entry for path as it is now (lstat), for answers of mkdir/move/write/stat. */
+static json_t *stat_entry(struct files *f, const char *path, int *err)
+{
+    struct stat st;
+    char target[PATH_MAX];
+    target[0] = 0;
+    int r = fsroot_stat(&f->root, path, false, &st, target, sizeof(target));
+    if (r < 0) {
+        *err = r;
+        return NULL;
+    }
+    const char *name = base_name(path);
+    return entry_json(f, path, *name ? name : "/", &st, S_ISLNK(st.st_mode) ? target : NULL);
+}
+
+/* A request's acting user: none (the daemon's rights) or a user of the root's passwd. */
+struct acting {
+    bool set;
+    struct fsroot_cred cred;
+    struct fsroot_saved saved;
+};
+
+/* Reads "user" (JSON field or query parameter); -1 after answering. */
+static int parse_user(struct files *f, struct http_request *req, const char *user,
+                      struct acting *as)
+{
+    as->set = false;
+    if (!user || !*user) return 0;
+    struct user_ids ids;
+    struct sp_err err = {0};
+    if (users_lookup(f->root_dir, user, &ids, &err) < 0) {
+        http_respond_error(req, 400, "bad_request", "%s", err.msg);
+        return -1;
+    }
+    as->set = true;
+    as->cred.uid = ids.uid;
+    as->cred.gid = ids.gid;
+    as->cred.n_groups = ids.n_groups < 64 ? ids.n_groups : 64;
+    memcpy(as->cred.groups, ids.groups, as->cred.n_groups * sizeof(gid_t));
+    return 0;
+}
+
+static int act_enter(struct acting *as)
+{
+    return as->set ? fsroot_cred_enter(&as->cred, &as->saved) : 0;
+}
+
+static void act_leave(struct acting *as)
+{
+    if (as->set) fsroot_cred_leave(&as->saved);
+}
+
+/* The JSON body and its "path"-like string field; -1 after answering. */
+static int body_path(struct http_request *req, json_t **o, const char *key, const char **path)
+{
+    if (api_json_body(req, o) < 0) return -1;
+    json_t *v = json_object_get(*o, key);
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        http_respond_error(req, 400, "bad_request", "%s: a non-empty string is required", key);
+        json_decref(*o);
+        return -1;
+    }
+    if (json_string_length(v) >= PATH_MAX) {
+        http_respond_error(req, 400, "bad_request", "%s: longer than %d bytes", key, PATH_MAX - 1);
+        json_decref(*o);
+        return -1;
+    }
+    *path = json_string_value(v);
+    return 0;
+}
+
+static int body_user(struct files *f, struct http_request *req, json_t *o, struct acting *as)
+{
+    json_t *u = json_object_get(o, "user");
+    if (!u) u = json_object_get(o, "username");
+    if (u && !json_is_string(u) && !json_is_null(u)) {
+        http_respond_error(req, 400, "bad_request", "user: expected a string");
+        return -1;
+    }
+    return parse_user(f, req, json_is_string(u) ? json_string_value(u) : NULL, as);
+}
+
+static int body_bool(struct http_request *req, json_t *o, const char *key, bool *out)
+{
+    json_t *v = json_object_get(o, key);
+    *out = json_is_true(v);
+    if (v && !json_is_boolean(v) && !json_is_null(v)) {
+        http_respond_error(req, 400, "bad_request", "%s: expected true or false", key);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- read ---- */
+
+struct file_reader {
+    int fd;
+};
+
+static void reader_free(struct http_request *req)
+{
+    struct file_reader *fr = req->data;
+    sp_close(fr->fd);
+    free(fr);
+}
+
+static void reader_pump(struct http_request *req)
+{
+    struct file_reader *fr = req->data;
+    for (;;) {
+        char *buf = http_stream_reserve(req, READ_CHUNK);
+        if (!buf) return; /* gone: on_abort frees */
+        ssize_t n = read(fr->fd, buf, READ_CHUNK);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { /* the end; a read error shows as a short body */
+            if (n < 0) sp_warn("files: read failed mid-stream: %s", strerror(errno));
+            req->on_abort = NULL;
+            req->on_drain = NULL;
+            req->data = NULL;
+            sp_close(fr->fd);
+            free(fr);
+            http_stream_end(req);
+            return;
+        }
+        long backlog = http_stream_commit(req, (size_t)n);
+        if (backlog < 0 || backlog > STREAM_HIGH_MARK) return; /* on_abort / on_drain follow */
+    }
+}
+
+static void files_read(struct files *f, struct http_request *req)
+{
+    json_t *o;
+    const char *path;
+    struct acting as;
+    if (body_path(req, &o, "path", &path) < 0) return;
+    if (body_user(f, req, o, &as) < 0) goto out;
+    int r = act_enter(&as);
+    int fd = r < 0 ? r : fsroot_openat(&f->root, path, O_RDONLY | O_NOCTTY, 0);
+    act_leave(&as);
+    if (fd < 0) {
+        respond_fs_error(req, fd, path);
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
+        int e = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        sp_close(fd);
+        respond_fs_error(req, e, path);
+        goto out;
+    }
+    struct file_reader *fr = calloc(1, sizeof(*fr));
+    if (!fr) {
+        sp_close(fd);
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        goto out;
+    }
+    fr->fd = fd;
+    char hdr[512], name[256];
+    snprintf(name, sizeof(name), "%s", base_name(path));
+    for (char *c = name; *c; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '_';
+    snprintf(hdr, sizeof(hdr),
+             "Content-Disposition: attachment; filename=\"%s\"\r\nX-File-Size: %lld\r\n", name,
+             (long long)st.st_size);
+    req->data = fr;
+    req->on_abort = reader_free;
+    req->on_drain = reader_pump;
+    http_stream_begin(req, 200, "application/octet-stream", hdr);
+    reader_pump(req);
+out:
+    json_decref(o);
+}
+
+/* ---- write (a streamed body) ---- */
+
+struct file_writer {
+    struct files *f;
+    struct fsroot_tmp tmp;
+    char path[PATH_MAX];
+    struct acting as;
+    uint64_t bytes;
+};
+
+static void writer_abort(struct http_request *req)
+{
+    struct file_writer *w = req->data;
+    fsroot_tmp_abort(&w->tmp);
+    free(w);
+}
+
+static int writer_data(struct http_request *req, const char *data, size_t len)
+{
+    struct file_writer *w = req->data;
+    while (len) {
+        ssize_t n = write(w->tmp.fd, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = -errno;
+            req->on_abort = NULL;
+            req->data = NULL;
+            fsroot_tmp_abort(&w->tmp);
+            respond_fs_error(req, e, w->path);
+            free(w);
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+        w->bytes += (uint64_t)n;
+    }
+    return 0;
+}
+
+static void writer_end(struct http_request *req)
+{
+    struct file_writer *w = req->data;
+    req->on_abort = NULL;
+    req->data = NULL;
+    int r = act_enter(&w->as);
+    if (r == 0)
+        r = fsroot_tmp_commit(&w->tmp);
+    else
+        fsroot_tmp_abort(&w->tmp);
+    act_leave(&w->as);
+    if (r < 0) {
+        respond_fs_error(req, r, w->path);
+    } else {
+        int e = 0;
+        json_t *entry = stat_entry(w->f, w->path, &e);
+        if (entry)
+            api_respond_json(req, 200, entry);
+        else
+            respond_fs_error(req, e, w->path);
+    }
+    free(w);
+}
+
+/* PUT /v1/files/write?path=&user= : the raw body is the file. */
+static void files_write_raw(struct files *f, struct http_request *req)
+{
+    char path[PATH_MAX], user[256];
+    const char *p = http_query_get(req, "path", path, sizeof(path));
+    if (!p || !*p) {
+        http_respond_error(req, 400, "bad_request", "path: a query parameter is required");
+        return;
+    }
+    struct file_writer *w = calloc(1, sizeof(*w));
+    if (!w) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    w->f = f;
+    snprintf(w->path, sizeof(w->path), "%s", p);
+    if (parse_user(f, req, http_query_get(req, "user", user, sizeof(user)), &w->as) < 0) {
+        free(w);
+        return;
+    }
+    int r = act_enter(&w->as);
+    if (r == 0) r = fsroot_tmp_create(&f->root, w->path, 0644, true, &w->tmp);
+    act_leave(&w->as);
+    if (r < 0) {
+        respond_fs_error(req, r, w->path);
+        free(w);
+        return;
+    }
+    req->data = w;
+    req->on_abort = writer_abort;
+    req->on_body = writer_data;
+    req->on_body_end = writer_end;
+    /* a body that was empty (Content-Length: 0) never streams: it ends now */
+    const char *cl = http_header_get(req, "Content-Length");
+    if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0))
+        writer_end(req);
+}
+
+/* ---- list, stat, mkdir, move, remove ---- */
+
+struct lister {
+    struct files *f;
+    json_t *entries;
+};
+
+static int list_cb(void *ud, const char *path, const char *name, const struct stat *st, int depth)
+{
+    struct lister *l = ud;
+    (void)depth;
+    char target[PATH_MAX];
+    const char *t = NULL;
+    if (S_ISLNK(st->st_mode) &&
+        fsroot_stat(&l->f->root, path, false, &(struct stat){0}, target, sizeof(target)) == 0)
+        t = target;
+    json_t *e = entry_json(l->f, path, name, st, t);
+    if (!e || json_array_append_new(l->entries, e) < 0) return -ENOMEM;
+    return 0;
+}
+
+static void files_list(struct files *f, struct http_request *req)
+{
+    json_t *o;
+    const char *path;
+    struct acting as;
+    if (body_path(req, &o, "path", &path) < 0) return;
+    if (body_user(f, req, o, &as) < 0) goto out;
+    json_t *d = json_object_get(o, "depth");
+    json_int_t depth = 1;
+    if (d && !json_is_null(d)) {
+        if (!json_is_integer(d) || json_integer_value(d) < 0 ||
+            json_integer_value(d) > LIST_MAX_DEPTH) {
+            http_respond_error(req, 400, "bad_request", "depth: an integer from 0 to %d",
+                               LIST_MAX_DEPTH);
+            goto out;
+        }
+        depth = json_integer_value(d) ? json_integer_value(d) : 1;
+    }
+    struct lister l = {.f = f, .entries = json_array()};
+    int r = act_enter(&as);
+    if (r == 0) r = fsroot_list(&f->root, path, (int)depth, LIST_MAX_ENTRIES, list_cb, &l);
+    act_leave(&as);
+    if (r < 0) {
+        json_decref(l.entries);
+        respond_fs_error(req, r, path);
+        goto out;
+    }
+    api_respond_json(req, 200, json_pack("{s:o}", "entries", l.entries));
+out:
+    json_decref(o);
+}
+
+static void files_stat(struct files *f, struct http_request *req)
+{
+    json_t *o;
+    const char *path;
+    struct acting as;
+    if (body_path(req, &o, "path", &path) < 0) return;
+    if (body_user(f, req, o, &as) < 0) goto out;
+    int r = act_enter(&as), e = 0;
+    json_t *entry = r < 0 ? NULL : stat_entry(f, path, &e);
+    act_leave(&as);
+    if (!entry)
+        respond_fs_error(req, r < 0 ? r : e, path);
+    else
+        api_respond_json(req, 200, entry);
+out:
+    json_decref(o);
+}
+
+static void files_mkdir(struct files *f, struct http_request *req)
+{
+    json_t *o;
+    const char *path;
+    struct acting as;
+    bool parents;
+    if (body_path(req, &o, "path", &path) < 0) return;
+    if (body_user(f, req, o, &as) < 0 || body_bool(req, o, "parents", &parents) < 0) goto out;
+    int r = act_enter(&as), e = 0;
+    if (r == 0) r = fsroot_mkdir(&f->root, path, 0755, parents);
+    json_t *entry = r < 0 ? NULL : stat_entry(f, path, &e);
+    act_leave(&as);
+    if (r < 0 || !entry)
+        respond_fs_error(req, r < 0 ? r : e, path);
+    else
+        api_respond_json(req, 200, entry);
+out:
+    json_decref(o);
+}
+
+static void files_move(struct files *f, struct http_request *req)
+{
+    json_t *o;
+    const char *src;
+    struct acting as;
+    if (body_path(req, &o, "source", &src) < 0) return;
+    json_t *dv = json_object_get(o, "destination");
+    if (!json_is_string(dv) || json_string_length(dv) == 0 || json_string_length(dv) >= PATH_MAX) {
+        http_respond_error(req, 400, "bad_request", "destination: a non-empty path is required");
+        goto out;
+    }
+    const char *dst = json_string_value(dv);
+    if (body_user(f, req, o, &as) < 0) goto out;
+    int r = act_enter(&as), e = 0;
+    if (r == 0) r = fsroot_rename(&f->root, src, dst, true);
+    json_t *entry = r < 0 ? NULL : stat_entry(f, dst, &e);
+    act_leave(&as);
+    if (r < 0 || !entry)
+        respond_fs_error(req, r < 0 ? r : e, r < 0 ? src : dst);
+    else
+        api_respond_json(req, 200, entry);
+out:
+    json_decref(o);
+}
+
+static void files_remove(struct files *f, struct http_request *req)
+{
+    json_t *o;
+    const char *path;
+    struct acting as;
+    bool recursive;
+    if (body_path(req, &o, "path", &path) < 0) return;
+    if (body_user(f, req, o, &as) < 0 || body_bool(req, o, "recursive", &recursive) < 0) goto out;
+    int r = act_enter(&as);
+    if (r == 0) r = fsroot_remove(&f->root, path, recursive);
+    act_leave(&as);
+    if (r < 0)
+        respond_fs_error(req, r, path);
+    else
+        api_respond_json(req, 200, json_pack("{s:s,s:b}", "path", path, "removed", 1));
+out:
+    json_decref(o);
+}
+
+/* ---- routing ---- */
+
+void h_files(struct api *a, struct http_request *req)
+{
+    struct files *f = a->files;
+    const char *op = req->path + strlen("/v1/files/");
+    static const struct {
+        const char *name, *method;
+        void (*fn)(struct files *f, struct http_request *req);
+    } ops[] = {
+        {"read", "POST", files_read},     {"stream/read", "POST", files_read},
+        {"list", "POST", files_list},     {"stat", "POST", files_stat},
+        {"mkdir", "POST", files_mkdir},   {"move", "POST", files_move},
+        {"remove", "POST", files_remove},
+    };
+    for (size_t i = 0; i < SP_ARRAY_LEN(ops); i++) {
+        if (strcmp(op, ops[i].name) != 0) continue;
+        if (strcmp(req->method, ops[i].method) != 0) {
+            char allow[64];
+            snprintf(allow, sizeof(allow), "Allow: %s\r\n", ops[i].method);
+            http_respond_error_h(req, 405, allow, "method_not_allowed",
+                                 "method %s is not allowed on %s", req->method, req->path);
+            return;
+        }
+        ops[i].fn(f, req);
+        return;
+    }
+    http_respond_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);
+}
+
+void h_files_write(struct api *a, struct http_request *req)
+{
+    files_write_raw(a->files, req);
+}
+
+int files_new(struct api *a, struct sp_err *err)
+{
+    struct files *f = calloc(1, sizeof(*f));
+    if (!f) return sp_err_set(err, -ENOMEM, "out of memory");
+    const char *dir = a->ctx.files_root ? a->ctx.files_root : "/";
+    f->root.fd = -1;
+    int r = fsroot_open(&f->root, dir);
+    if (r < 0 || !(f->root_dir = strdup(dir))) {
+        fsroot_close(&f->root);
+        free(f);
+        return sp_err_set(err, r < 0 ? r : -ENOMEM, "files root %s: %s", dir,
+                          strerror(r < 0 ? -r : ENOMEM));
+    }
+    a->files = f;
+    return 0;
+}
+
+void files_free(struct api *a)
+{
+    struct files *f = a->files;
+    if (!f) return;
+    fsroot_close(&f->root);
+    free(f->root_dir);
+    free(f);
+    a->files = NULL;
+}

@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: MIT
+"""Files of the environment: wrenn's /v1/files routes (read, write, list, stat, mkdir, move,
+remove), confined to the environment's root (files.root) whatever the path or symlinks say."""
+
+import hashlib
+import os
+import socket
+import urllib.parse
+
+import pytest
+
+from conftest import DEADLINE, RawClient, assert_error, wait_for
+
+
+@pytest.fixture
+def env(daemon_factory, tmp_path):
+    """A daemon whose file routes are rooted at tmp/root; tmp/outside must stay untouched."""
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    # the environment's own users: names and ids come from its /etc, never the host's
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    (outside / "secret").write_text("top secret")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(root, 0o755)
+    d = daemon_factory(config={"files": {"root": str(root)}})
+    d.root = root
+    d.outside = outside
+    return d
+
+
+def put(d, path, data, user=None, headers=None):
+    q = {"path": path}
+    if user:
+        q["user"] = user
+    return d.request("PUT", "/v1/files/write?" + urllib.parse.urlencode(q), body=data,
+                     headers=headers)
+
+
+def post(d, op, body):
+    return d.request("POST", f"/v1/files/{op}", body=body)
+
+
+def read(d, path, user=None):
+    body = {"path": path}
+    if user:
+        body["user"] = user
+    return post(d, "read", body)
+
+
+def test_write_then_read_round_trips(env):
+    for name, data in [("text.txt", b"hello\n"), ("bin", bytes(range(256)) * 50),
+                       ("empty", b"")]:
+        r = put(env, f"/dir/{name}", data)
+        assert r.status == 200, r
+        e = r.json()
+        assert (e["name"], e["path"], e["type"], e["size"]) == (name, f"/dir/{name}", "file",
+                                                                 len(data))
+        assert (env.root / "dir" / name).read_bytes() == data
+        r = read(env, f"/dir/{name}")
+        assert r.status == 200, r
+        assert r.body == data
+        assert f'filename="{name}"' in r.headers["content-disposition"]
+    r = post(env, "stream/read", {"path": "/dir/bin"})
+    assert r.body == bytes(range(256)) * 50
+
+
+def test_large_upload_and_download_stream(env):
+    data = os.urandom(4 * 1024 * 1024) * 8  # 32 MiB, past every buffered limit
+    r = put(env, "/big", data)
+    assert r.status == 200, r
+    assert r.json()["size"] == len(data)
+    r = read(env, "/big")
+    assert hashlib.sha256(r.body).digest() == hashlib.sha256(data).digest()
+
+
+def test_a_cut_upload_leaves_the_old_file(env):
+    assert put(env, "/keep", b"old content").status == 200
+    s = socket.create_connection(("127.0.0.1", env.port), timeout=DEADLINE)
+    s.sendall((f"PUT /v1/files/write?path=/keep HTTP/1.1\r\nHost: x\r\n"
+               f"Authorization: Bearer {env.token}\r\nContent-Length: 1000000\r\n\r\n").encode()
+              + b"n" * 300_000)
+    s.close()
+    wait_for(lambda: not [p for p in os.listdir(env.root) if p not in ("keep", "etc")],
+             what="the temp file of the cut upload removed")
+    assert (env.root / "keep").read_bytes() == b"old content"
+    assert env.health()["status"] == "ok"
+
+
+def test_list_stat_mkdir_move_remove(env):
+    assert post(env, "mkdir", {"path": "/a/b/c", "parents": True}).status == 200
+    r = post(env, "mkdir", {"path": "/x/y"})  # no parents
+    assert_error(r, 404, "not_found")
+    assert put(env, "/a/f1", b"1").status == 200
+    assert put(env, "/a/b/f2", b"22").status == 200
+    os.symlink("f1", env.root / "a" / "ln")
+
+    r = post(env, "list", {"path": "/a"})
+    assert r.status == 200, r
+    names = sorted(e["name"] for e in r.json()["entries"])
+    assert names == ["b", "f1", "ln"]
+    assert sorted(e["name"] for e in post(env, "list", {"path": "/"}).json()["entries"]) == [
+        "a", "etc"]
+    r = post(env, "list", {"path": "/a", "depth": 2})
+    paths = sorted(e["path"] for e in r.json()["entries"])
+    assert paths == ["/a/b", "/a/b/c", "/a/b/f2", "/a/f1", "/a/ln"]
+
+    st = post(env, "stat", {"path": "/a/ln"}).json()
+    assert (st["type"], st["symlink_target"]) == ("symlink", "f1")
+    st = post(env, "stat", {"path": "/a/b"}).json()
+    assert st["type"] == "directory" and st["permissions"].startswith("d")
+    st = post(env, "stat", {"path": "/a/f1"}).json()
+    assert (st["type"], st["size"], st["owner"], st["permissions"]) == ("file", 1, "root",
+                                                                        "-rw-r--r--")
+
+    r = post(env, "move", {"source": "/a/b/f2", "destination": "/moved/here/f2"})
+    assert r.status == 200, r
+    assert r.json()["path"] == "/moved/here/f2"
+    assert (env.root / "moved" / "here" / "f2").read_bytes() == b"22"
+    assert not (env.root / "a" / "b" / "f2").exists()
+
+    assert_error(post(env, "remove", {"path": "/a"}), 409, "not_empty")
+    assert post(env, "remove", {"path": "/a", "recursive": True}).status == 200
+    assert not (env.root / "a").exists()
+
+
+def test_errors_are_clear(env):
+    (env.root / "d").mkdir()
+    assert put(env, "/f", b"x").status == 200
+    assert_error(read(env, "/nope"), 404, "not_found")
+    assert_error(read(env, "/d"), 400, "is_a_directory")
+    assert_error(post(env, "list", {"path": "/f"}), 400, "not_a_directory")
+    assert_error(post(env, "stat", {"path": "/nope"}), 404, "not_found")
+    assert_error(post(env, "read", {}), 400, "bad_request")
+    assert_error(post(env, "read", {"path": 5}), 400, "bad_request")
+    assert_error(post(env, "list", {"path": "/", "depth": -1}), 400, "bad_request")
+    assert_error(post(env, "remove", {"path": "/"}), 400, "bad_request")
+    assert_error(post(env, "read", {"path": "/f", "user": "no-such-user-e2e"}), 400,
+                 "bad_request")
+    assert_error(env.request("PUT", "/v1/files/write", body=b"x"), 400, "bad_request")
+    assert_error(env.request("GET", "/v1/files/read"), 405, "method_not_allowed")
+    assert_error(post(env, "nope", {"path": "/"}), 404, "not_found")
+    assert_error(env.request("POST", "/v1/files/read", body={"path": "/f"}, token=None), 401,
+                 "unauthorized")
+
+
+@pytest.mark.parametrize("path", [
+    "../outside/secret", "/../outside/secret", "/a/../../outside/secret",
+    "/up/secret", "/abs/outside/secret", "/chain/secret", "/proc-root" + "/etc/hostname",
+])
+def test_no_path_or_symlink_escapes_the_root(env, path):
+    (env.root / "a").mkdir()
+    os.symlink("../outside", env.root / "up")
+    os.symlink("/", env.root / "abs")  # absolute: the root's own "/"
+    os.symlink("up", env.root / "chain")
+    os.symlink("/proc/self/root", env.root / "proc-root")
+    r = read(env, path)
+    assert r.status in (403, 404), (path, r)
+    assert b"top secret" not in r.body
+    # writing through the same path never lands outside either
+    put(env, path, b"pwned")
+    assert (env.outside / "secret").read_text() == "top secret"
+    assert sorted(os.listdir(env.outside)) == ["secret"]
+
+
+def test_move_and_remove_stay_inside(env):
+    os.symlink(str(env.outside), env.root / "out")  # absolute host path: means root/<that path>
+    os.symlink("../outside", env.root / "up")
+    assert put(env, "/f", b"data").status == 200
+    r = post(env, "move", {"source": "/f", "destination": "/up/stolen"})
+    assert not (env.outside / "stolen").exists()
+    assert post(env, "remove", {"path": "/up", "recursive": True}).status == 200
+    assert (env.outside / "secret").read_text() == "top secret"  # the link went, not its target
+    assert not os.path.lexists(env.root / "up")
+    assert r.status == 200 or 400 <= r.status < 500, r  # a dangling link: refused or inside
+
+
+def test_user_rights_and_ownership(env):
+    secret = env.root / "private"
+    secret.write_text("mine")
+    os.chmod(secret, 0o600)
+    assert_error(read(env, "/private", user="nobody"), 403, "forbidden")
+    assert read(env, "/private").body == b"mine"  # the daemon's own rights
+
+    home = env.root / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    r = put(env, "/home/made-by-nobody", b"n", user="nobody")
+    assert r.status == 200, r
+    st = os.stat(home / "made-by-nobody")
+    assert (st.st_uid, st.st_gid) == (65534, 65534)
+    assert r.json()["owner"] == "nobody"
+    assert_error(put(env, "/not-nobodys", b"n", user="nobody"), 403, "forbidden")
+    assert not (env.root / "not-nobodys").exists()
