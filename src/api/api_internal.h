@@ -49,6 +49,15 @@ int files_new(struct api *a, struct sp_err *err);
 void files_free(struct api *a);
 void h_files(struct api *a, struct http_request *req);
 void h_files_write(struct api *a, struct http_request *req); /* PUT /v1/files/write: streamed */
+/* POST /v1/files/write and /v1/files/stream/write: multipart, streamed. */
+void h_files_write_multipart(struct api *a, struct http_request *req);
+/* The files root (for the watch routes); root_dir names it, for users_lookup. */
+struct fsroot;
+const struct fsroot *files_fsroot(struct api *a);
+const char *files_root_dir(struct api *a);
+/* GET /v1/files/watch (h_watch.c): inotify events as WebSocket messages or NDJSON. */
+void h_files_watch(struct api *a, struct http_request *req);
+void watch_free_all(struct api *a); /* at teardown, after the server is gone */
 
 /* Docker Engine API (h_docker.c). */
 #define DOCKER_API_VERSION "1.51"

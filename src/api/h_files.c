@@ -7,10 +7,10 @@
  * A "user" field (a name, uid or uid:gid of the root's passwd) makes the operation run with that
  * user's file-system identity: what they cannot read is a 403, what they create is theirs.
  *
- * Reads stream the file with back-pressure; writes stream the request body into a temp file next
- * to the target and rename it over the target at the end (fsync first), so a failed or cut
- * upload leaves the old file as it was. File work runs on the loop thread for now (page-cache
- * speed; DESIGN wants a worker pool for slow disks).
+ * Reads send the file with sendfile (Content-Length, no copy); writes stream the request body into
+ * a temp file next to the target and rename it over the target at the end (fsync first), so a
+ * failed or cut upload leaves the old file as it was. File work runs on the loop thread for now
+ * (page-cache speed; DESIGN wants a worker pool for slow disks).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,9 +28,8 @@
 #include "../os/fsroot.h"
 #include "../os/users.h"
 #include "api_internal.h"
+#include "multipart.h"
 
-#define READ_CHUNK       (64 * 1024)
-#define STREAM_HIGH_MARK (1024 * 1024)
 #define LIST_MAX_ENTRIES 100000
 #define LIST_MAX_DEPTH   64
 
@@ -232,40 +231,6 @@ static int body_bool(struct http_request *req, json_t *o, const char *key, bool 
 
 /* ---- read ---- */
 
-struct file_reader {
-    int fd;
-};
-
-static void reader_free(struct http_request *req)
-{
-    struct file_reader *fr = req->data;
-    sp_close(fr->fd);
-    free(fr);
-}
-
-static void reader_pump(struct http_request *req)
-{
-    struct file_reader *fr = req->data;
-    for (;;) {
-        char *buf = http_stream_reserve(req, READ_CHUNK);
-        if (!buf) return; /* gone: on_abort frees */
-        ssize_t n = read(fr->fd, buf, READ_CHUNK);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) { /* the end; a read error shows as a short body */
-            if (n < 0) sp_warn("files: read failed mid-stream: %s", strerror(errno));
-            req->on_abort = NULL;
-            req->on_drain = NULL;
-            req->data = NULL;
-            sp_close(fr->fd);
-            free(fr);
-            http_stream_end(req);
-            return;
-        }
-        long backlog = http_stream_commit(req, (size_t)n);
-        if (backlog < 0 || backlog > STREAM_HIGH_MARK) return; /* on_abort / on_drain follow */
-    }
-}
-
 static void files_read(struct files *f, struct http_request *req)
 {
     json_t *o;
@@ -287,25 +252,13 @@ static void files_read(struct files *f, struct http_request *req)
         respond_fs_error(req, e, path);
         goto out;
     }
-    struct file_reader *fr = calloc(1, sizeof(*fr));
-    if (!fr) {
-        sp_close(fd);
-        http_respond_error(req, 503, "out_of_memory", "out of memory");
-        goto out;
-    }
-    fr->fd = fd;
     char hdr[512], name[256];
     snprintf(name, sizeof(name), "%s", base_name(path));
     for (char *c = name; *c; c++)
         if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '_';
-    snprintf(hdr, sizeof(hdr),
-             "Content-Disposition: attachment; filename=\"%s\"\r\nX-File-Size: %lld\r\n", name,
-             (long long)st.st_size);
-    req->data = fr;
-    req->on_abort = reader_free;
-    req->on_drain = reader_pump;
-    http_stream_begin(req, 200, "application/octet-stream", hdr);
-    reader_pump(req);
+    snprintf(hdr, sizeof(hdr), "Content-Disposition: attachment; filename=\"%s\"\r\n", name);
+    /* Content-Length, and the bytes go from the page cache to the socket (sendfile) */
+    http_respond_fd(req, 200, "application/octet-stream", hdr, fd, 0, (uint64_t)st.st_size);
 out:
     json_decref(o);
 }
@@ -409,6 +362,201 @@ static void files_write_raw(struct files *f, struct http_request *req)
     const char *cl = http_header_get(req, "Content-Length");
     if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0))
         writer_end(req);
+}
+
+/* POST /v1/files/write and /v1/files/stream/write: multipart/form-data with a "path" field
+ * (or ?path=) and a "file" part, streamed into the file as it arrives. The path must come
+ * before the file (the bytes have nowhere to go otherwise). */
+struct mp_writer {
+    struct files *f;
+    struct http_request *req;
+    struct mp_parser mp;
+    struct acting as;
+    char path[PATH_MAX];
+    size_t path_len;
+    enum { MW_NONE, MW_PATH, MW_FILE, MW_OTHER } part;
+    bool have_tmp, file_done;
+    struct fsroot_tmp tmp;
+    int err;             /* a failure to answer with (-errno) */
+    const char *err_msg; /* or a 400 with this text */
+};
+
+static void mw_free(struct mp_writer *w)
+{
+    if (w->have_tmp) fsroot_tmp_abort(&w->tmp);
+    mp_free(&w->mp);
+    free(w);
+}
+
+static int mw_part(void *ud, const char *name, const char *filename)
+{
+    struct mp_writer *w = ud;
+    (void)filename;
+    if (strcmp(name, "path") == 0 && !w->have_tmp) {
+        w->part = MW_PATH;
+        w->path_len = 0;
+        return 0;
+    }
+    if (strcmp(name, "file") != 0) {
+        w->part = MW_OTHER;
+        return 0;
+    }
+    if (w->have_tmp || w->file_done) {
+        w->err_msg = "only one \"file\" part is taken";
+        return -1;
+    }
+    if (!w->path[0]) {
+        w->err_msg = "a \"path\" field (or ?path=) must come before the \"file\" part";
+        return -1;
+    }
+    int r = act_enter(&w->as);
+    if (r == 0) r = fsroot_tmp_create(&w->f->root, w->path, 0644, true, &w->tmp);
+    act_leave(&w->as);
+    if (r < 0) {
+        w->err = r;
+        return -1;
+    }
+    w->have_tmp = true;
+    w->part = MW_FILE;
+    return 0;
+}
+
+static int mw_data(void *ud, const char *d, size_t n)
+{
+    struct mp_writer *w = ud;
+    if (w->part == MW_PATH) {
+        if (w->path_len + n >= sizeof(w->path)) {
+            w->err_msg = "path: too long";
+            return -1;
+        }
+        memcpy(w->path + w->path_len, d, n);
+        w->path_len += n;
+        w->path[w->path_len] = 0;
+        return 0;
+    }
+    if (w->part != MW_FILE) return 0;
+    while (n) {
+        ssize_t k = write(w->tmp.fd, d, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            w->err = -errno;
+            return -1;
+        }
+        d += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int mw_part_end(void *ud)
+{
+    struct mp_writer *w = ud;
+    if (w->part == MW_FILE) w->file_done = true;
+    w->part = MW_NONE;
+    return 0;
+}
+
+static const struct mp_callbacks mw_callbacks = {mw_part, mw_data, mw_part_end};
+
+/* Answers the failure the parser or a callback left, and forgets the request. */
+static void mw_fail(struct http_request *req, struct mp_writer *w, int r)
+{
+    req->on_abort = NULL;
+    req->data = NULL;
+    if (w->have_tmp) { /* gone before the client hears the answer */
+        fsroot_tmp_abort(&w->tmp);
+        w->have_tmp = false;
+    }
+    if (w->err)
+        respond_fs_error(req, w->err, w->path[0] ? w->path : "(no path)");
+    else if (w->err_msg)
+        http_respond_error(req, 400, "bad_request", "%s", w->err_msg);
+    else if (r == -ENOMEM)
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+    else
+        http_respond_error(req, 400, "bad_request", "%s", w->mp.error);
+    mw_free(w);
+}
+
+static int mw_body(struct http_request *req, const char *data, size_t len)
+{
+    struct mp_writer *w = req->data;
+    int r = mp_feed(&w->mp, data, len);
+    if (r < 0) {
+        mw_fail(req, w, r);
+        return -1;
+    }
+    return 0;
+}
+
+static void mw_end(struct http_request *req)
+{
+    struct mp_writer *w = req->data;
+    int r = mp_finish(&w->mp);
+    if (r == 0 && !w->file_done) {
+        w->err_msg = "no \"file\" part";
+        r = -EINVAL;
+    }
+    if (r < 0) {
+        mw_fail(req, w, r);
+        return;
+    }
+    req->on_abort = NULL;
+    req->data = NULL;
+    r = act_enter(&w->as);
+    if (r == 0)
+        r = fsroot_tmp_commit(&w->tmp);
+    else
+        fsroot_tmp_abort(&w->tmp);
+    act_leave(&w->as);
+    w->have_tmp = false;
+    if (r < 0) {
+        respond_fs_error(req, r, w->path);
+    } else {
+        int e = 0;
+        json_t *entry = stat_entry(w->f, w->path, &e);
+        if (entry)
+            api_respond_json(req, 200, entry);
+        else
+            respond_fs_error(req, e, w->path);
+    }
+    mw_free(w);
+}
+
+static void mw_abort(struct http_request *req)
+{
+    mw_free(req->data);
+}
+
+void h_files_write_multipart(struct api *a, struct http_request *req)
+{
+    struct files *f = a->files;
+    struct mp_writer *w = calloc(1, sizeof(*w));
+    if (!w) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    w->f = f;
+    w->req = req;
+    if (mp_init(&w->mp, http_header_get(req, "Content-Type"), &mw_callbacks, w) < 0) {
+        mw_free(w);
+        http_respond_error(req, 400, "bad_request",
+                           "expected a multipart/form-data body with a boundary");
+        return;
+    }
+    char user[256];
+    if (parse_user(f, req, http_query_get(req, "user", user, sizeof(user)), &w->as) < 0) {
+        mw_free(w);
+        return;
+    }
+    http_query_get(req, "path", w->path, sizeof(w->path));
+    req->data = w;
+    req->on_abort = mw_abort;
+    req->on_body = mw_body;
+    req->on_body_end = mw_end;
+    const char *cl = http_header_get(req, "Content-Length");
+    if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0))
+        mw_end(req); /* no body at all */
 }
 
 /* ---- list, stat, mkdir, move, remove ---- */
@@ -574,6 +722,16 @@ void h_files(struct api *a, struct http_request *req)
         return;
     }
     http_respond_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);
+}
+
+const struct fsroot *files_fsroot(struct api *a)
+{
+    return &a->files->root;
+}
+
+const char *files_root_dir(struct api *a)
+{
+    return a->files->root_dir;
 }
 
 void h_files_write(struct api *a, struct http_request *req)

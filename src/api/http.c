@@ -18,6 +18,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <limits.h>
+#include <sys/sendfile.h>
+
 #include <jansson.h>
 
 #include "../base/fd.h"
@@ -65,6 +68,9 @@ struct http_conn {
     bool head_only;     /* a streamed answer to HEAD: headers only */
     bool body_open;     /* a streamed request body is still arriving (see http_body_pause) */
     bool body_paused;   /* the handler is not taking body bytes now */
+    int file_fd;        /* http_respond_fd: the body still to send with sendfile, or -1 */
+    off_t file_off;
+    uint64_t file_left;
     uint64_t body_progress_ms;
     uint64_t idle_since_ms; /* when the connection last became idle (between requests) */
     bool closed;
@@ -252,6 +258,8 @@ static void conn_close(struct http_conn *c)
     loop_io_stop(s->loop, &c->io);
     sp_close(c->io.fd);
     c->io.fd = -1;
+    sp_close(c->file_fd);
+    c->file_fd = -1;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -267,7 +275,7 @@ static void conn_close(struct http_conn *c)
 static void conn_timer_cb(struct loop_timer *t)
 {
     struct http_conn *c = SP_CONTAINER_OF(t, struct http_conn, timer);
-    if (sp_buf_pending(&c->out) > 0 || c->state == C_LINGER) {
+    if (sp_buf_pending(&c->out) > 0 || c->file_left || c->state == C_LINGER) {
         conn_close(c); /* the client stopped reading, or lingering is over */
         return;
     }
@@ -300,12 +308,12 @@ static void conn_update(struct http_conn *c)
     /* While a request is served, notice a client that goes away (a disconnect must stop what
      * it started). A client that half-closes after its request counts as gone too. */
     if (c->state == C_HANDLING) ev |= EPOLLRDHUP;
-    if (sp_buf_pending(&c->out)) ev |= EPOLLOUT;
+    if (sp_buf_pending(&c->out) || c->file_left) ev |= EPOLLOUT;
     if (loop_io_set(l, &c->io, ev) < 0) {
         conn_close(c);
         return;
     }
-    if (sp_buf_pending(&c->out)) {
+    if (sp_buf_pending(&c->out) || c->file_left) {
         deadline = c->write_progress_ms + c->srv->lim.write_timeout_ms;
     } else if (c->state == C_LINGER) {
         return; /* armed once when lingering starts */
@@ -368,7 +376,23 @@ static void conn_flush(struct http_conn *c)
         sp_buf_consume(&c->out, (size_t)w);
         c->write_progress_ms = sp_now_ms();
     }
-    if (sp_buf_pending(&c->out) == 0) {
+    while (sp_buf_pending(&c->out) == 0 && c->file_left) {
+        size_t want = c->file_left > (1u << 30) ? (1u << 30) : (size_t)c->file_left;
+        ssize_t w = sendfile(c->io.fd, c->file_fd, &c->file_off, want);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        if (w <= 0) { /* an error, or the file shrank under a promised Content-Length */
+            conn_close(c);
+            return;
+        }
+        c->file_left -= (uint64_t)w;
+        c->write_progress_ms = sp_now_ms();
+        if (!c->file_left) {
+            sp_close(c->file_fd);
+            c->file_fd = -1;
+        }
+    }
+    if (sp_buf_pending(&c->out) == 0 && !c->file_left) {
         if (c->state == C_FLUSHING) {
             conn_after_flush(c);
             return;
@@ -384,6 +408,8 @@ static void conn_dispatch(struct http_conn *c)
     conn_update(c); /* stop reading while the request is served */
     c->srv->handler(c->srv->ud, &c->req);
     c->in_dispatch = false;
+    /* what a streaming handler wrote during the call was held back to go out with the head */
+    if (!c->closed && c->state == C_HANDLING && sp_buf_pending(&c->out)) conn_flush(c);
 }
 
 static void send_continue(struct http_conn *c)
@@ -618,6 +644,26 @@ void http_respond(struct http_request *req, int status, const char *content_type
     bool head = req->method && strcmp(req->method, "HEAD") == 0;
     queue_status_and_headers(c, status, content_type, extra_headers, (long)len);
     if (!head && len) sp_buf_append(&c->out, body, len);
+    conn_response_done(c);
+}
+
+void http_respond_fd(struct http_request *req, int status, const char *content_type,
+                     const char *extra_headers, int fd, off_t offset, uint64_t len)
+{
+    struct http_conn *c = req->conn;
+    if (ended_on_closed(c) || c->resp_started || len > (uint64_t)LONG_MAX) {
+        sp_close(fd);
+        return;
+    }
+    bool head = req->method && strcmp(req->method, "HEAD") == 0;
+    queue_status_and_headers(c, status, content_type, extra_headers, (long)len);
+    if (head || !len) {
+        sp_close(fd);
+    } else {
+        c->file_fd = fd;
+        c->file_off = offset;
+        c->file_left = len;
+    }
     conn_response_done(c);
 }
 
@@ -885,6 +931,7 @@ static void listener_cb(struct loop_io *io, uint32_t events)
         loop_io_init(&c->io, fd, conn_io_cb);
         loop_timer_init(&c->timer, conn_timer_cb);
         http_reqparser_init(&c->rp, &s->lim);
+        c->file_fd = -1;
         request_begin(c);
         c->write_progress_ms = sp_now_ms();
         c->next = s->conns;

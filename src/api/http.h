@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../base/buf.h"
 #include "../base/err.h"
@@ -118,6 +119,11 @@ char **http_query_all(const struct http_request *req, const char *name);
 /* A complete response. extra_headers: zero or more "Name: value\r\n" lines, or NULL. */
 void http_respond(struct http_request *req, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t len);
+/* A complete response whose body is len bytes of fd from offset (Content-Length), sent with
+ * sendfile(2) as the client takes it: no copy, no buffer. The fd becomes the server's (closed
+ * when sent, or when the connection ends). A file that shrinks meanwhile ends the connection. */
+void http_respond_fd(struct http_request *req, int status, const char *content_type,
+                     const char *extra_headers, int fd, off_t offset, uint64_t len);
 /* JSON error body {"code":…,"message":…}, with extra header lines (or NULL). */
 void http_respond_error_h(struct http_request *req, int status, const char *extra_headers,
                           const char *code, const char *fmt, ...) SP_PRINTF(5, 6);

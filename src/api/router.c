@@ -46,6 +46,9 @@ static const struct route routes[] = {
     {"GET", "/debug/stream", h_debug_stream, R_DEBUG},
     {"POST", "/debug/body", h_debug_body, R_DEBUG | R_STREAM_BODY},
     {"PUT", "/v1/files/write", h_files_write, R_STREAM_BODY},
+    {"POST", "/v1/files/write", h_files_write_multipart, R_STREAM_BODY},
+    {"POST", "/v1/files/stream/write", h_files_write_multipart, R_STREAM_BODY},
+    {"GET", "/v1/files/watch", h_files_watch, 0},
     {"*", "/v1/files/*", h_files, 0},
     {"GET", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"HEAD", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
@@ -209,6 +212,7 @@ void api_free(struct api *a)
     /* the closed connections' callbacks (queued to the loop) still use the api: run them now */
     loop_run_deferred(a->ctx.loop);
     docker_free(a);
+    watch_free_all(a);
     files_free(a);
     free(a);
 }

@@ -196,3 +196,49 @@ def test_user_rights_and_ownership(env):
     assert r.json()["owner"] == "nobody"
     assert_error(put(env, "/not-nobodys", b"n", user="nobody"), 403, "forbidden")
     assert not (env.root / "not-nobodys").exists()
+
+
+def curl_form(d, route, fields, query=""):
+    """curl -F, the way users upload: fields in order, ("name", "@file") for a file part."""
+    import subprocess
+
+    args = ["curl", "-sS", "-H", f"Authorization: Bearer {d.token}", "-w", "\n%{http_code}"]
+    for k, v in fields:
+        args += ["-F", f"{k}={v}"]
+    args.append(f"http://127.0.0.1:{d.port}/v1/files/{route}{query}")
+    out = subprocess.run(args, capture_output=True, check=True, timeout=DEADLINE).stdout
+    body, _, code = out.rpartition(b"\n")
+    return int(code), body
+
+
+@pytest.mark.parametrize("route", ["write", "stream/write"])
+def test_multipart_write_with_curl(env, tmp_path, route):
+    src = tmp_path / "upload.bin"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    src.write_bytes(data)
+    code, body = curl_form(env, route, [("path", "/m/up.bin"), ("file", f"@{src}")])
+    assert code == 200, body
+    assert (env.root / "m" / "up.bin").read_bytes() == data
+    # the path in the query works too, and other fields are ignored
+    code, body = curl_form(env, route, [("note", "hi"), ("file", f"@{src}")], "?path=/m/q.bin")
+    assert code == 200, body
+    assert (env.root / "m" / "q.bin").read_bytes() == data
+
+
+def test_multipart_errors(env, tmp_path):
+    src = tmp_path / "f"
+    src.write_bytes(b"x")
+    code, body = curl_form(env, "write", [("file", f"@{src}"), ("path", "/late")])
+    assert code == 400 and b"must come before" in body, body
+    code, body = curl_form(env, "write", [("path", "/nofile")])
+    assert code == 400 and b"no \\\"file\\\" part" in body, body
+    r = env.request("POST", "/v1/files/write", body=b"raw", headers={"Content-Type": "text/plain"})
+    assert_error(r, 400, "bad_request")
+    boundary = "zzz"
+    cut = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n/cut\r\n"
+           f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc").encode()
+    r = env.request("POST", "/v1/files/write", body=cut,
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert_error(r, 400, "bad_request")
+    assert not (env.root / "cut").exists()
+    assert [p for p in os.listdir(env.root) if p.startswith(".")] == []
