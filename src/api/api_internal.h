@@ -49,6 +49,9 @@ int files_new(struct api *a, struct sp_err *err);
 void files_free(struct api *a);
 void h_files(struct api *a, struct http_request *req);
 void h_files_write(struct api *a, struct http_request *req); /* PUT /v1/files/write: streamed */
+/* envd's GET/HEAD /files (download: ranges, If-Modified-Since) and POST /files (upload). */
+void h_envd_files_download(struct api *a, struct http_request *req);
+void h_envd_files_upload(struct api *a, struct http_request *req);
 /* POST /v1/files/write and /v1/files/stream/write: multipart, streamed. */
 void h_files_write_multipart(struct api *a, struct http_request *req);
 /* The files root (for the watch routes); root_dir names it, for users_lookup. */

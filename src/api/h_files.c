@@ -13,6 +13,8 @@
  * (page-cache speed; DESIGN wants a worker pool for slow disks).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -692,6 +694,408 @@ static void files_remove(struct files *f, struct http_request *req)
         api_respond_json(req, 200, json_pack("{s:s,s:b}", "path", path, "removed", 1));
 out:
     json_decref(o);
+}
+
+/* ---- envd's /files ---- */
+
+#define ENVD_MAX_FILES 64 /* file parts in one upload */
+
+/* envd's error shape: {"code":<status>,"message":…}. */
+static void envd_error(struct http_request *req, int status, const char *fmt, ...) SP_PRINTF(3, 4);
+static void envd_error(struct http_request *req, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    char *text = json_dumps(json_pack("{s:i,s:s}", "code", status, "message", msg), JSON_COMPACT);
+    if (!text) {
+        http_respond_error(req, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    http_respond(req, status, "application/json; charset=utf-8",
+                 "X-Content-Type-Options: nosniff\r\n", text, strlen(text));
+    free(text);
+}
+
+static void envd_fs_error(struct http_request *req, int r, const char *path)
+{
+    switch (-r) {
+    case ENOENT: envd_error(req, 404, "path '%s' does not exist", path); return;
+    case EISDIR: envd_error(req, 400, "path '%s' is a directory", path); return;
+    case ENOTDIR: envd_error(req, 400, "path '%s' is not a valid path", path); return;
+    case EACCES:
+    case EPERM:
+    case ELOOP:
+    case EXDEV: envd_error(req, 403, "permission denied for path '%s'", path); return;
+    case ENOSPC:
+    case EDQUOT: envd_error(req, 507, "not enough disk space available"); return;
+    case ENAMETOOLONG:
+    case EINVAL: envd_error(req, 400, "path '%s' is not a valid path", path); return;
+    default: envd_error(req, 500, "error handling '%s': %s", path, strerror(-r)); return;
+    }
+}
+
+/* ?username= (envd) or ?user=: the acting user and their home (relative paths live there). */
+static int envd_user(struct files *f, struct http_request *req, struct acting *as, char *home,
+                     size_t home_len)
+{
+    char user[256];
+    const char *u = http_query_get(req, "username", user, sizeof(user));
+    if (!u || !*u) u = http_query_get(req, "user", user, sizeof(user));
+    as->set = false;
+    snprintf(home, home_len, "/");
+    if (!u || !*u) { /* the daemon's own identity */
+        struct user_ids ids;
+        struct sp_err err = {0};
+        char uid[16];
+        snprintf(uid, sizeof(uid), "%u", (unsigned)geteuid());
+        if (users_lookup(f->root_dir, uid, &ids, &err) == 0 && ids.home[0])
+            snprintf(home, home_len, "%s", ids.home);
+        return 0;
+    }
+    struct user_ids ids;
+    struct sp_err err = {0};
+    if (users_lookup(f->root_dir, u, &ids, &err) < 0) {
+        envd_error(req, 401, "error looking up user '%s': %s", u, err.msg);
+        return -1;
+    }
+    as->set = true;
+    as->cred.uid = ids.uid;
+    as->cred.gid = ids.gid;
+    as->cred.n_groups = ids.n_groups < 64 ? ids.n_groups : 64;
+    memcpy(as->cred.groups, ids.groups, as->cred.n_groups * sizeof(gid_t));
+    if (ids.home[0]) snprintf(home, home_len, "%s", ids.home);
+    return 0;
+}
+
+/* A client path made absolute: relative ones are under home. */
+static int envd_path(const char *p, const char *home, char *out, size_t len)
+{
+    int n = p[0] == '/' ? snprintf(out, len, "%s", p)
+                        : snprintf(out, len, "%s/%s", strcmp(home, "/") ? home : "", p);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static void http_date(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* A single "bytes=" range of a file of size n: 1 and [*off, *off + *len) when satisfiable, 0
+ * when it should be ignored (absent, malformed, several ranges), -1 when unsatisfiable. */
+static int parse_range(const char *h, uint64_t n, uint64_t *off, uint64_t *len)
+{
+    if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',')) return 0;
+    const char *s = h + 6;
+    char *end;
+    if (*s == '-') { /* the last N bytes */
+        unsigned long long k = strtoull(s + 1, &end, 10);
+        if (end == s + 1 || *end) return 0;
+        if (k == 0 || n == 0) return -1;
+        *len = k > n ? n : k;
+        *off = n - *len;
+        return 1;
+    }
+    if (*s < '0' || *s > '9') return 0;
+    unsigned long long a = strtoull(s, &end, 10), b;
+    if (*end != '-') return 0;
+    const char *t = end + 1;
+    if (!*t) {
+        b = n ? n - 1 : 0;
+    } else {
+        if (*t < '0' || *t > '9') return 0;
+        b = strtoull(t, &end, 10);
+        if (*end || b < a) return 0;
+        if (b >= n) b = n - 1;
+    }
+    if (a >= n) return -1;
+    *off = a;
+    *len = b - a + 1;
+    return 1;
+}
+
+static void envd_download(struct files *f, struct http_request *req)
+{
+    char qpath[PATH_MAX], path[PATH_MAX], home[256];
+    struct acting as;
+    const char *q = http_query_get(req, "path", qpath, sizeof(qpath));
+    if (envd_user(f, req, &as, home, sizeof(home)) < 0) return;
+    if (!q || !*q) {
+        envd_error(req, 400, "path is required");
+        return;
+    }
+    if (envd_path(q, home, path, sizeof(path)) < 0) {
+        envd_error(req, 400, "path '%s' is not a valid path", q);
+        return;
+    }
+    int r = act_enter(&as);
+    int fd = r < 0 ? r : fsroot_openat(&f->root, path, O_RDONLY | O_NOCTTY, 0);
+    act_leave(&as);
+    if (fd < 0) {
+        envd_fs_error(req, fd, path);
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        bool dir = S_ISDIR(st.st_mode);
+        sp_close(fd);
+        envd_fs_error(req, dir ? -EISDIR : -EINVAL, path);
+        return;
+    }
+    char lm[64], name[256], hdr[1024];
+    http_date(st.st_mtim.tv_sec, lm, sizeof(lm));
+    snprintf(name, sizeof(name), "%.200s", base_name(path));
+    for (char *c = name; *c; c++)
+        if (*c == '"' || *c == '\\' || *c == ';' || (unsigned char)*c < 0x20) *c = '_';
+    int n = snprintf(hdr, sizeof(hdr),
+                     "Content-Disposition: inline; filename=%s\r\nVary: Accept-Encoding\r\n"
+                     "Accept-Ranges: bytes\r\nLast-Modified: %s\r\n",
+                     name, lm);
+    const char *ims = http_header_get(req, "If-Modified-Since");
+    struct tm tm = {0};
+    if (ims && !http_header_get(req, "Range") && strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm) &&
+        st.st_mtim.tv_sec <= timegm(&tm)) {
+        sp_close(fd);
+        http_respond(req, 304, NULL, hdr, NULL, 0);
+        return;
+    }
+    uint64_t size = (uint64_t)st.st_size, off = 0, len = size;
+    int rr = parse_range(http_header_get(req, "Range"), size, &off, &len);
+    if (rr < 0) {
+        sp_close(fd);
+        snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Range: bytes */%llu\r\n",
+                 (unsigned long long)size);
+        http_respond(req, 416, "text/plain; charset=utf-8", hdr, "range not satisfiable\n", 22);
+        return;
+    }
+    if (rr > 0)
+        snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                 (unsigned long long)off, (unsigned long long)(off + len - 1),
+                 (unsigned long long)size);
+    http_respond_fd(req, rr > 0 ? 206 : 200, "application/octet-stream", hdr, fd, (off_t)off, len);
+}
+
+/* POST /files: application/octet-stream to ?path=, or multipart/form-data whose "file" parts go
+ * to ?path= or to their own filename (directories included). All files are committed at the end,
+ * in order; any failure leaves none of them. */
+struct envd_upload {
+    struct files *f;
+    struct acting as;
+    char home[256];
+    char qpath[PATH_MAX];
+    bool multipart;
+    struct mp_parser mp;
+    bool in_file; /* a "file" part is being written */
+    struct fsroot_tmp tmp[ENVD_MAX_FILES];
+    char *paths[ENVD_MAX_FILES];
+    int n;
+    int err;
+    char msg[300];
+};
+
+static void eu_free(struct envd_upload *u)
+{
+    for (int i = 0; i < u->n; i++) {
+        fsroot_tmp_abort(&u->tmp[i]);
+        free(u->paths[i]);
+    }
+    if (u->multipart) mp_free(&u->mp);
+    free(u);
+}
+
+/* Opens the temp of a new file at client path p (relative: under home). */
+static int eu_open(struct envd_upload *u, const char *p)
+{
+    char path[PATH_MAX];
+    if (u->n == ENVD_MAX_FILES) {
+        snprintf(u->msg, sizeof(u->msg), "more than %d files in one upload", ENVD_MAX_FILES);
+        return -1;
+    }
+    if (!p[0] || envd_path(p, u->home, path, sizeof(path)) < 0) {
+        snprintf(u->msg, sizeof(u->msg), "path '%s' is not a valid path", p);
+        return -1;
+    }
+    for (int i = 0; i < u->n; i++)
+        if (strcmp(u->paths[i], path) == 0) {
+            snprintf(
+                u->msg, sizeof(u->msg),
+                "you cannot upload multiple files to the same path '%.200s' in one upload request",
+                path);
+            return -1;
+        }
+    if (!(u->paths[u->n] = strdup(path))) return u->err = -ENOMEM, -1;
+    int r = act_enter(&u->as);
+    if (r == 0) r = fsroot_tmp_create(&u->f->root, path, 0644, true, &u->tmp[u->n]);
+    act_leave(&u->as);
+    if (r < 0) {
+        free(u->paths[u->n]);
+        u->err = r;
+        snprintf(u->msg, sizeof(u->msg), "%.250s", path);
+        return -1;
+    }
+    u->n++;
+    return 0;
+}
+
+static int eu_write(struct envd_upload *u, const char *d, size_t n)
+{
+    int fd = u->tmp[u->n - 1].fd;
+    while (n) {
+        ssize_t k = write(fd, d, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            u->err = -errno;
+            snprintf(u->msg, sizeof(u->msg), "%.250s", u->paths[u->n - 1]);
+            return -1;
+        }
+        d += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int eu_part(void *ud, const char *name, const char *filename)
+{
+    struct envd_upload *u = ud;
+    u->in_file = strcmp(name, "file") == 0;
+    if (!u->in_file) return 0;
+    return eu_open(u, u->qpath[0] ? u->qpath : filename);
+}
+
+static int eu_data(void *ud, const char *d, size_t n)
+{
+    struct envd_upload *u = ud;
+    return u->in_file ? eu_write(u, d, n) : 0;
+}
+
+static int eu_part_end(void *ud)
+{
+    ((struct envd_upload *)ud)->in_file = false;
+    return 0;
+}
+
+static const struct mp_callbacks eu_callbacks = {eu_part, eu_data, eu_part_end};
+
+static void eu_fail(struct http_request *req, struct envd_upload *u)
+{
+    req->on_abort = NULL;
+    req->data = NULL;
+    int err = u->err;
+    char msg[sizeof(u->msg)];
+    snprintf(msg, sizeof(msg), "%s", u->msg[0] ? u->msg : u->mp.error);
+    eu_free(u); /* the temps are gone before the client hears the answer */
+    if (err)
+        envd_fs_error(req, err, msg);
+    else
+        envd_error(req, 400, "%s", msg);
+}
+
+static int eu_body(struct http_request *req, const char *data, size_t len)
+{
+    struct envd_upload *u = req->data;
+    int r = u->multipart ? mp_feed(&u->mp, data, len) : eu_write(u, data, len);
+    if (r < 0) {
+        eu_fail(req, u);
+        return -1;
+    }
+    return 0;
+}
+
+static void eu_end(struct http_request *req)
+{
+    struct envd_upload *u = req->data;
+    if (u->multipart && mp_finish(&u->mp) < 0) {
+        eu_fail(req, u);
+        return;
+    }
+    req->on_abort = NULL;
+    req->data = NULL;
+    json_t *out = json_array();
+    int r = act_enter(&u->as);
+    for (int i = 0; i < u->n && r == 0; i++) {
+        r = fsroot_tmp_commit(&u->tmp[i]);
+        if (r == 0)
+            json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "path", u->paths[i], "name",
+                                                 base_name(u->paths[i]), "type", "file"));
+        else
+            snprintf(u->msg, sizeof(u->msg), "%.250s", u->paths[i]);
+    }
+    act_leave(&u->as);
+    if (r < 0) {
+        json_decref(out);
+        envd_fs_error(req, r, u->msg);
+    } else {
+        api_respond_json(req, 200, out);
+    }
+    eu_free(u); /* what was not committed is removed */
+}
+
+static void eu_abort(struct http_request *req)
+{
+    eu_free(req->data);
+}
+
+void h_envd_files_upload(struct api *a, struct http_request *req)
+{
+    struct files *f = a->files;
+    const char *enc = http_header_get(req, "Content-Encoding");
+    if (enc && *enc && strcasecmp(enc, "identity") != 0) {
+        envd_error(req, 400, "unsupported Content-Encoding '%s'", enc);
+        return;
+    }
+    struct envd_upload *u = calloc(1, sizeof(*u));
+    if (!u) {
+        envd_error(req, 503, "out of memory");
+        return;
+    }
+    u->f = f;
+    if (envd_user(f, req, &u->as, u->home, sizeof(u->home)) < 0) {
+        free(u);
+        return;
+    }
+    http_query_get(req, "path", u->qpath, sizeof(u->qpath));
+    const char *ct = http_header_get(req, "Content-Type");
+    if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0) {
+        if (mp_init(&u->mp, ct, &eu_callbacks, u) < 0) {
+            free(u);
+            envd_error(req, 400, "multipart/form-data without a valid boundary");
+            return;
+        }
+        u->multipart = true;
+    } else if (ct && strncasecmp(ct, "application/octet-stream", 24) == 0) {
+        if (!u->qpath[0]) {
+            free(u);
+            envd_error(req, 400, "path is required for application/octet-stream uploads");
+            return;
+        }
+        if (eu_open(u, u->qpath) < 0) {
+            eu_fail(req, u);
+            return;
+        }
+    } else {
+        free(u);
+        envd_error(req, 400,
+                   "unsupported content type '%s': use multipart/form-data or "
+                   "application/octet-stream",
+                   ct ? ct : "");
+        return;
+    }
+    req->data = u;
+    req->on_abort = eu_abort;
+    req->on_body = eu_body;
+    req->on_body_end = eu_end;
+    const char *cl = http_header_get(req, "Content-Length");
+    if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0))
+        eu_end(req); /* no body at all */
+}
+
+void h_envd_files_download(struct api *a, struct http_request *req)
+{
+    envd_download(a->files, req);
 }
 
 /* ---- routing ---- */

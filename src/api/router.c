@@ -49,6 +49,9 @@ static const struct route routes[] = {
     {"POST", "/v1/files/write", h_files_write_multipart, R_STREAM_BODY},
     {"POST", "/v1/files/stream/write", h_files_write_multipart, R_STREAM_BODY},
     {"GET", "/v1/files/watch", h_files_watch, 0},
+    {"GET", "/files", h_envd_files_download, 0},
+    {"HEAD", "/files", h_envd_files_download, 0},
+    {"POST", "/files", h_envd_files_upload, R_STREAM_BODY},
     {"*", "/v1/files/*", h_files, 0},
     {"GET", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"HEAD", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
@@ -157,7 +160,9 @@ static void dispatch(void *ud, struct http_request *req)
     const struct route *match = find_route(a, req, &path_known, allow, sizeof(allow));
 
     if (!match || !(match->flags & R_PUBLIC)) {
-        if (!api_auth_ok(http_header_get(req, "Authorization"), a->ctx.token)) {
+        const char *xat = http_header_get(req, "X-Access-Token"); /* envd's clients */
+        if (!api_auth_ok(http_header_get(req, "Authorization"), a->ctx.token) &&
+            !(xat && sp_ct_equal(xat, strlen(xat), a->ctx.token, strlen(a->ctx.token)))) {
             http_respond_error(req, 401, "unauthorized", "missing or invalid authentication");
             return;
         }

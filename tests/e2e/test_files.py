@@ -242,3 +242,93 @@ def test_multipart_errors(env, tmp_path):
     assert_error(r, 400, "bad_request")
     assert not (env.root / "cut").exists()
     assert [p for p in os.listdir(env.root) if p.startswith(".")] == []
+
+
+# ---- envd's /files --------------------------------------------------------------------------
+
+
+def envd_get(d, path, headers=None, method="GET", user=None):
+    q = {"path": path}
+    if user:
+        q["username"] = user
+    return d.request(method, "/files?" + urllib.parse.urlencode(q), headers=headers)
+
+
+def test_envd_upload_octet_stream_and_download_with_ranges(env):
+    data = bytes(range(256)) * 4
+    r = env.request("POST", "/files?path=/e/f.bin", body=data,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 200, r
+    assert r.json() == [{"path": "/e/f.bin", "name": "f.bin", "type": "file"}]
+    r = envd_get(env, "/e/f.bin")
+    assert (r.status, r.body) == (200, data)
+    assert r.headers["accept-ranges"] == "bytes"
+    assert r.headers["content-disposition"] == "inline; filename=f.bin"
+    assert r.headers["content-length"] == str(len(data))
+    r = envd_get(env, "/e/f.bin", headers={"Range": "bytes=2-5"})
+    assert (r.status, r.body) == (206, data[2:6]), r
+    assert r.headers["content-range"] == f"bytes 2-5/{len(data)}"
+    r = envd_get(env, "/e/f.bin", headers={"Range": "bytes=-3"})
+    assert (r.status, r.body) == (206, data[-3:])
+    r = envd_get(env, "/e/f.bin", headers={"Range": "bytes=1000-"})
+    assert (r.status, r.body) == (206, data[1000:])
+    r = envd_get(env, "/e/f.bin", headers={"Range": "bytes=5000-"})
+    assert r.status == 416 and r.headers["content-range"] == f"bytes */{len(data)}"
+    r = envd_get(env, "/e/f.bin", headers={"Range": "bytes=0-1,4-5"})  # several: ignored
+    assert (r.status, r.body) == (200, data)
+    lm = r.headers["last-modified"]
+    r = envd_get(env, "/e/f.bin", headers={"If-Modified-Since": lm})
+    assert (r.status, r.body) == (304, b"")
+    r = envd_get(env, "/e/f.bin", method="HEAD")
+    assert (r.status, r.body, r.headers["content-length"]) == (200, b"", str(len(data)))
+
+
+def test_envd_multipart_upload_of_several_files(env):
+    boundary = "b0und"
+    parts = [("file", "/e/one.txt", b"one"), ("other", None, b"ignored"),
+             ("file", "rel/two.txt", b"two\r\n--b0un")]
+    body = b""
+    for name, fn, content in parts:
+        disp = f'form-data; name="{name}"' + (f'; filename="{fn}"' if fn else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + content + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    r = env.request("POST", "/files", body=body,
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status == 200, r
+    assert [e["path"] for e in r.json()] == ["/e/one.txt", "/root/rel/two.txt"]
+    assert (env.root / "e" / "one.txt").read_bytes() == b"one"
+    assert (env.root / "root" / "rel" / "two.txt").read_bytes() == b"two\r\n--b0un"
+    # the same path twice: nothing is written
+    body2 = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                     f"filename=\"/dup\"\r\n\r\nx\r\n".encode() for _ in range(2))
+    body2 += f"--{boundary}--\r\n".encode()
+    r = env.request("POST", "/files", body=body2,
+                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status == 400 and r.json()["code"] == 400, r
+    assert not (env.root / "dup").exists()
+
+
+def test_envd_errors(env):
+    (env.root / "adir").mkdir()
+    r = envd_get(env, "/nope")
+    assert (r.status, r.json()) == (404, {"code": 404, "message": "path '/nope' does not exist"})
+    r = envd_get(env, "/adir")
+    assert (r.status, r.json()["message"]) == (400, "path '/adir' is a directory")
+    assert envd_get(env, "/x", user="no-such-user-e2e").status == 401
+    r = env.request("POST", "/files?path=/g", body=b"\x1f\x8b",
+                    headers={"Content-Type": "application/octet-stream",
+                             "Content-Encoding": "br"})
+    assert r.status == 400
+    r = env.request("POST", "/files", body=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status == 400
+    r = env.request("POST", "/files", body=b"x",
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 400  # no path
+    assert envd_get(env, "../outside/secret").status == 404
+
+
+def test_x_access_token_authenticates(env):
+    r = env.request("GET", "/files?path=/nope", token=None, headers={"X-Access-Token": env.token})
+    assert r.status == 404
+    r = env.request("GET", "/files?path=/nope", token=None, headers={"X-Access-Token": "wrong"})
+    assert r.status == 401
