@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev)
+build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3-pytest python3-websocket python3-docker util-linux procps curl)
 # podman (its Docker-compatible service), runc and busybox-static (the container's root
 # filesystem) are bench/docker.sh's peer; runc because crun does not run on our machines.

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../base/compiler.h"
 #include "../base/fd.h"
@@ -818,6 +819,95 @@ static int parse_range(const char *h, uint64_t n, uint64_t *off, uint64_t *len)
     return 1;
 }
 
+/* Accept-Encoding: 1 gzip, 0 identity, -1 neither is acceptable. gzip wins a tie: a client that
+ * names it wants it. */
+static int choose_encoding(const char *ae)
+{
+    if (!ae) return 0;
+    double q_gzip = 0, q_id = 1, q_star = -1;
+    bool id_named = false;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", ae);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        double q = 1;
+        char *semi = strchr(tok, ';');
+        if (semi) {
+            *semi = 0;
+            char *qp = strstr(semi + 1, "q=");
+            if (qp) q = strtod(qp + 2, NULL);
+        }
+        size_t n = strcspn(tok, " \t");
+        tok[n] = 0;
+        if (strcasecmp(tok, "gzip") == 0 || strcasecmp(tok, "x-gzip") == 0)
+            q_gzip = q;
+        else if (strcasecmp(tok, "identity") == 0) {
+            q_id = q;
+            id_named = true;
+        } else if (strcmp(tok, "*") == 0) {
+            q_star = q;
+        }
+    }
+    if (q_star >= 0) {
+        if (q_gzip == 0 && !strcasestr(ae, "gzip")) q_gzip = q_star;
+        if (!id_named) q_id = q_star > 0 ? q_id : 0;
+    }
+    if (q_gzip > 0 && q_gzip >= q_id) return 1;
+    return q_id > 0 ? 0 : -1;
+}
+
+struct gz_sender {
+    int fd;
+    z_stream z;
+    bool eof;
+    char in[64 * 1024]; /* deflate's input between two pumps */
+};
+
+static void gz_free(struct gz_sender *g)
+{
+    sp_close(g->fd);
+    deflateEnd(&g->z);
+    free(g);
+}
+
+static void gz_abort(struct http_request *req)
+{
+    gz_free(req->data);
+}
+
+static void gz_pump(struct http_request *req)
+{
+    struct gz_sender *g = req->data;
+    char out[64 * 1024];
+    for (;;) {
+        if (!g->z.avail_in && !g->eof) {
+            ssize_t n = read(g->fd, g->in, sizeof(g->in));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) sp_warn("files: read failed mid-stream: %s", strerror(errno));
+            if (n <= 0) g->eof = true;
+            g->z.next_in = (Bytef *)g->in;
+            g->z.avail_in = n > 0 ? (uInt)n : 0;
+        }
+        g->z.next_out = (Bytef *)out;
+        g->z.avail_out = sizeof(out);
+        int zr = deflate(&g->z, g->eof ? Z_FINISH : Z_NO_FLUSH);
+        size_t n = sizeof(out) - g->z.avail_out;
+        long backlog = n ? http_stream_write(req, out, n) : 0;
+        if (backlog < 0) return; /* gone: on_abort frees */
+        if (zr == Z_STREAM_END) {
+            req->on_abort = NULL;
+            req->on_drain = NULL;
+            req->data = NULL;
+            gz_free(g);
+            http_stream_end(req);
+            return;
+        }
+        if (backlog > 1024 * 1024) return; /* on_drain continues */
+    }
+}
+
 static void envd_download(struct files *f, struct http_request *req)
 {
     char qpath[PATH_MAX], path[PATH_MAX], home[256];
@@ -863,6 +953,42 @@ static void envd_download(struct files *f, struct http_request *req)
         http_respond(req, 304, NULL, hdr, NULL, 0);
         return;
     }
+    /* a conditional or partial request is answered in identity, like Go's ServeContent */
+    int coding = 0;
+    if (!http_header_get(req, "Range") && !http_header_get(req, "If-Range") &&
+        !http_header_get(req, "If-None-Match"))
+        coding = choose_encoding(http_header_get(req, "Accept-Encoding"));
+    if (coding < 0) {
+        sp_close(fd);
+        envd_error(req, 406, "no acceptable encoding found, supported: [gzip]");
+        return;
+    }
+    bool head = strcmp(req->method, "HEAD") == 0;
+    if (coding == 1) {
+        struct gz_sender *g = calloc(1, sizeof(*g));
+        if (!g || deflateInit2(&g->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+            free(g);
+            sp_close(fd);
+            envd_error(req, 503, "out of memory");
+            return;
+        }
+        g->fd = fd;
+        snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Encoding: gzip\r\n");
+        req->data = g;
+        req->on_abort = gz_abort;
+        req->on_drain = gz_pump;
+        http_stream_begin(req, 200, "application/octet-stream", hdr);
+        if (head) { /* headers only */
+            req->on_abort = NULL;
+            req->on_drain = NULL;
+            req->data = NULL;
+            gz_free(g);
+            http_stream_end(req);
+            return;
+        }
+        gz_pump(req);
+        return;
+    }
     uint64_t size = (uint64_t)st.st_size, off = 0, len = size;
     int rr = parse_range(http_header_get(req, "Range"), size, &off, &len);
     if (rr < 0) {
@@ -895,10 +1021,14 @@ struct envd_upload {
     int n;
     int err;
     char msg[300];
+    bool gzip; /* Content-Encoding: gzip: inflated before anything else */
+    bool gz_end;
+    z_stream z;
 };
 
 static void eu_free(struct envd_upload *u)
 {
+    if (u->gzip) inflateEnd(&u->z);
     for (int i = 0; i < u->n; i++) {
         fsroot_tmp_abort(&u->tmp[i]);
         free(u->paths[i]);
@@ -994,10 +1124,36 @@ static void eu_fail(struct http_request *req, struct envd_upload *u)
         envd_error(req, 400, "%s", msg);
 }
 
+static int eu_consume(struct envd_upload *u, const char *data, size_t len)
+{
+    return u->multipart ? mp_feed(&u->mp, data, len) : eu_write(u, data, len);
+}
+
+/* Inflates a gzip body piece and hands the bytes on. */
+static int eu_inflate(struct envd_upload *u, const char *data, size_t len)
+{
+    char out[64 * 1024];
+    u->z.next_in = (Bytef *)data;
+    u->z.avail_in = (uInt)len;
+    while (u->z.avail_in && !u->gz_end) {
+        u->z.next_out = (Bytef *)out;
+        u->z.avail_out = sizeof(out);
+        int zr = inflate(&u->z, Z_NO_FLUSH);
+        if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && u->z.avail_out)) {
+            snprintf(u->msg, sizeof(u->msg), "the gzip body is corrupt");
+            return -1;
+        }
+        if (zr == Z_STREAM_END) u->gz_end = true;
+        size_t n = sizeof(out) - u->z.avail_out;
+        if (n && eu_consume(u, out, n) < 0) return -1;
+    }
+    return 0;
+}
+
 static int eu_body(struct http_request *req, const char *data, size_t len)
 {
     struct envd_upload *u = req->data;
-    int r = u->multipart ? mp_feed(&u->mp, data, len) : eu_write(u, data, len);
+    int r = len > UINT32_MAX ? -1 : u->gzip ? eu_inflate(u, data, len) : eu_consume(u, data, len);
     if (r < 0) {
         eu_fail(req, u);
         return -1;
@@ -1008,6 +1164,11 @@ static int eu_body(struct http_request *req, const char *data, size_t len)
 static void eu_end(struct http_request *req)
 {
     struct envd_upload *u = req->data;
+    if (u->gzip && !u->gz_end) {
+        snprintf(u->msg, sizeof(u->msg), "the gzip body is truncated");
+        eu_fail(req, u);
+        return;
+    }
     if (u->multipart && mp_finish(&u->mp) < 0) {
         eu_fail(req, u);
         return;
@@ -1043,8 +1204,9 @@ void h_envd_files_upload(struct api *a, struct http_request *req)
 {
     struct files *f = a->files;
     const char *enc = http_header_get(req, "Content-Encoding");
-    if (enc && *enc && strcasecmp(enc, "identity") != 0) {
-        envd_error(req, 400, "unsupported Content-Encoding '%s'", enc);
+    bool gzip = enc && strcasecmp(enc, "gzip") == 0;
+    if (enc && *enc && !gzip && strcasecmp(enc, "identity") != 0) {
+        envd_error(req, 400, "unsupported Content-Encoding '%s': only gzip", enc);
         return;
     }
     struct envd_upload *u = calloc(1, sizeof(*u));
@@ -1052,6 +1214,12 @@ void h_envd_files_upload(struct api *a, struct http_request *req)
         envd_error(req, 503, "out of memory");
         return;
     }
+    if (gzip && inflateInit2(&u->z, 15 + 16) != Z_OK) {
+        free(u);
+        envd_error(req, 503, "out of memory");
+        return;
+    }
+    u->gzip = gzip;
     u->f = f;
     if (envd_user(f, req, &u->as, u->home, sizeof(u->home)) < 0) {
         free(u);

@@ -332,3 +332,78 @@ def test_x_access_token_authenticates(env):
     assert r.status == 404
     r = env.request("GET", "/files?path=/nope", token=None, headers={"X-Access-Token": "wrong"})
     assert r.status == 401
+
+
+def test_envd_gzip_both_ways(env):
+    import gzip
+    data = b"compress me " * 50000
+    r = env.request("POST", "/files?path=/z/in.txt", body=gzip.compress(data),
+                    headers={"Content-Type": "application/octet-stream",
+                             "Content-Encoding": "gzip"})
+    assert r.status == 200, r
+    assert (env.root / "z" / "in.txt").read_bytes() == data
+    r = envd_get(env, "/z/in.txt", headers={"Accept-Encoding": "gzip"})
+    assert r.status == 200 and r.headers["content-encoding"] == "gzip", r.headers
+    assert gzip.decompress(r.body) == data
+    assert len(r.body) < len(data) // 10
+    r = envd_get(env, "/z/in.txt", headers={"Accept-Encoding": "gzip;q=0.5, identity"})
+    assert (r.status, r.body) == (200, data) and "content-encoding" not in r.headers
+    r = envd_get(env, "/z/in.txt", headers={"Accept-Encoding": "gzip", "Range": "bytes=0-3"})
+    assert (r.status, r.body) == (206, data[:4])  # a range is served in identity
+    r = envd_get(env, "/z/in.txt", headers={"Accept-Encoding": "br, identity;q=0"})
+    assert r.status == 406 and b"supported: [gzip]" in r.body
+    # a multipart body in gzip, and a corrupt one
+    body = (b"--q\r\nContent-Disposition: form-data; name=\"file\"; filename=\"/z/m\"\r\n\r\n"
+            + data + b"\r\n--q--\r\n")
+    r = env.request("POST", "/files", body=gzip.compress(body),
+                    headers={"Content-Type": "multipart/form-data; boundary=q",
+                             "Content-Encoding": "gzip"})
+    assert r.status == 200, r
+    assert (env.root / "z" / "m").read_bytes() == data
+    r = env.request("POST", "/files?path=/z/bad", body=gzip.compress(data)[:100],
+                    headers={"Content-Type": "application/octet-stream",
+                             "Content-Encoding": "gzip"})
+    assert r.status == 400 and not (env.root / "z" / "bad").exists(), r
+
+
+@pytest.mark.timeout(300)
+def test_one_gib_up_and_down_in_flat_memory(env):
+    from conftest import proc_rss_kib
+
+    block = os.urandom(1024 * 1024)
+    n = 1024
+    want = hashlib.sha256()
+    for _ in range(n):
+        want.update(block)
+    before = proc_rss_kib(env.pid)
+
+    def body():
+        for _ in range(n):
+            yield block
+
+    conn = env.connection(timeout=120)
+    conn.request("PUT", "/v1/files/write?path=/gib", body=body(),
+                 headers={**env.auth_header(), "Transfer-Encoding": "chunked"},
+                 encode_chunked=True)
+    r = conn.getresponse()
+    assert r.status == 200, r.read()
+    r.read()
+    conn.close()
+    assert os.path.getsize(env.root / "gib") == n * len(block)
+
+    conn = env.connection(timeout=120)
+    conn.request("POST", "/v1/files/read", body=b'{"path":"/gib"}',
+                 headers={**env.auth_header(), "Content-Type": "application/json"})
+    r = conn.getresponse()
+    got = hashlib.sha256()
+    total = 0
+    while True:
+        chunk = r.read(1024 * 1024)
+        if not chunk:
+            break
+        got.update(chunk)
+        total += len(chunk)
+    conn.close()
+    assert (total, got.digest()) == (n * len(block), want.digest())
+    grew = proc_rss_kib(env.pid) - before
+    assert grew < 32 * 1024, f"the daemon grew by {grew} KiB moving 1 GiB"
