@@ -90,12 +90,14 @@ download() {
         -o "$WORK/down" "$URL/v1/files/read" || die "download failed"
 }
 cp_in() { cp "$WORK/src" "$WORK/plain/in"; }
+cp_in_sync() { cp "$WORK/src" "$WORK/plain/in2" && sync -f "$WORK/plain/in2" && rm -f "$WORK/plain/in2"; }
 cp_out() { cp "$WORK/plain/in" "$WORK/plain/out"; }
 
 echo "bench: upload vs cp (best of $RUNS)" >&2
 UP=$(best_ms upload)
 cmp -s "$WORK/src" "$WORK/root/up" || die "the uploaded file differs"
 CPIN=$(best_ms cp_in)
+CPSYNC=$(best_ms cp_in_sync)
 echo "bench: download vs cp (best of $RUNS)" >&2
 DOWN=$(best_ms download)
 cmp -s "$WORK/src" "$WORK/down" || die "the downloaded file differs"
@@ -110,6 +112,8 @@ echo
 printf '%-36s %12s %12s %8s\n' "metric (MiB/s, best of $RUNS)" sprite-env cp ratio
 printf '%-36s %12s %12s %8s\n' "upload $BYTES bytes" "$(rate "$UP")" "$(rate "$CPIN")" \
     "$(ratio "$UP" "$CPIN")"
+printf '%-36s %12s %12s %8s\n' "  (cp followed by sync, as durable)" "" "$(rate "$CPSYNC")" \
+    "$(ratio "$UP" "$CPSYNC")"
 printf '%-36s %12s %12s %8s\n' "download $BYTES bytes" "$(rate "$DOWN")" "$(rate "$CPOUT")" \
     "$(ratio "$DOWN" "$CPOUT")"
 echo
