@@ -39,6 +39,7 @@
 struct files {
     struct fsroot root;
     char *root_dir;
+    struct loop *loop;
 };
 
 /* ---- helpers ---- */
@@ -234,6 +235,30 @@ static int body_bool(struct http_request *req, json_t *o, const char *key, bool 
 
 /* ---- read ---- */
 
+/* Opens a regular file for reading. O_NONBLOCK for the open itself: a FIFO without a writer or
+ * a device must never block the loop (they are refused right after). -EISDIR for a directory,
+ * -EINVAL for anything else that is not a regular file. */
+static int open_regular(const struct fsroot *root, const char *path)
+{
+    int fd = fsroot_openat(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+    if (fd < 0) return fd;
+    struct stat st;
+    int e = 0;
+    if (fstat(fd, &st) < 0)
+        e = -errno;
+    else if (S_ISDIR(st.st_mode))
+        e = -EISDIR;
+    else if (!S_ISREG(st.st_mode))
+        e = -EINVAL;
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+        e = -errno;
+    if (e < 0) {
+        sp_close(fd);
+        return e;
+    }
+    return fd;
+}
+
 static void files_read(struct files *f, struct http_request *req)
 {
     json_t *o;
@@ -242,15 +267,15 @@ static void files_read(struct files *f, struct http_request *req)
     if (body_path(req, &o, "path", &path) < 0) return;
     if (body_user(f, req, o, &as) < 0) goto out;
     int r = act_enter(&as);
-    int fd = r < 0 ? r : fsroot_openat(&f->root, path, O_RDONLY | O_NOCTTY, 0);
+    int fd = r < 0 ? r : open_regular(&f->root, path);
     act_leave(&as);
     if (fd < 0) {
         respond_fs_error(req, fd, path);
         goto out;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
         sp_close(fd);
         respond_fs_error(req, e, path);
         goto out;
@@ -858,15 +883,21 @@ static int choose_encoding(const char *ae)
     return q_id > 0 ? 0 : -1;
 }
 
+#define GZ_READS_PER_TURN 4 /* 256 KiB of input per loop turn: other clients get their turn */
+
 struct gz_sender {
     int fd;
     z_stream z;
     bool eof;
-    char in[64 * 1024]; /* deflate's input between two pumps */
+    struct http_request *req;
+    struct loop *loop;
+    struct loop_timer yield; /* continues after the other clients' events */
+    char in[64 * 1024];      /* deflate's input between two pumps */
 };
 
 static void gz_free(struct gz_sender *g)
 {
+    loop_timer_stop(g->loop, &g->yield);
     sp_close(g->fd);
     deflateEnd(&g->z);
     free(g);
@@ -877,12 +908,25 @@ static void gz_abort(struct http_request *req)
     gz_free(req->data);
 }
 
+static void gz_pump(struct http_request *req);
+
+static void gz_continue(struct loop_timer *t)
+{
+    struct gz_sender *g = SP_CONTAINER_OF(t, struct gz_sender, yield);
+    gz_pump(g->req);
+}
+
 static void gz_pump(struct http_request *req)
 {
     struct gz_sender *g = req->data;
     char out[64 * 1024];
+    int reads = 0;
     for (;;) {
         if (!g->z.avail_in && !g->eof) {
+            if (reads++ == GZ_READS_PER_TURN) { /* yield: go on after the other events */
+                loop_timer_start(g->loop, &g->yield, 0);
+                return;
+            }
             ssize_t n = read(g->fd, g->in, sizeof(g->in));
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) sp_warn("files: read failed mid-stream: %s", strerror(errno));
@@ -895,7 +939,7 @@ static void gz_pump(struct http_request *req)
         int zr = deflate(&g->z, g->eof ? Z_FINISH : Z_NO_FLUSH);
         size_t n = sizeof(out) - g->z.avail_out;
         long backlog = n ? http_stream_write(req, out, n) : 0;
-        if (backlog < 0) return; /* gone: on_abort frees */
+        if (backlog < 0) return; /* gone: on_abort releases */
         if (zr == Z_STREAM_END) {
             req->on_abort = NULL;
             req->on_drain = NULL;
@@ -923,17 +967,17 @@ static void envd_download(struct files *f, struct http_request *req)
         return;
     }
     int r = act_enter(&as);
-    int fd = r < 0 ? r : fsroot_openat(&f->root, path, O_RDONLY | O_NOCTTY, 0);
+    int fd = r < 0 ? r : open_regular(&f->root, path);
     act_leave(&as);
     if (fd < 0) {
         envd_fs_error(req, fd, path);
         return;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        bool dir = S_ISDIR(st.st_mode);
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
         sp_close(fd);
-        envd_fs_error(req, dir ? -EISDIR : -EINVAL, path);
+        envd_fs_error(req, e, path);
         return;
     }
     char lm[64], name[256], hdr[1024];
@@ -973,6 +1017,9 @@ static void envd_download(struct files *f, struct http_request *req)
             return;
         }
         g->fd = fd;
+        g->req = req;
+        g->loop = f->loop;
+        loop_timer_init(&g->yield, gz_continue);
         snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Encoding: gzip\r\n");
         req->data = g;
         req->on_abort = gz_abort;
@@ -1324,6 +1371,7 @@ int files_new(struct api *a, struct sp_err *err)
         return sp_err_set(err, r < 0 ? r : -ENOMEM, "files root %s: %s", dir,
                           strerror(r < 0 ? -r : ENOMEM));
     }
+    f->loop = a->ctx.loop;
     a->files = f;
     return 0;
 }

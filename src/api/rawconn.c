@@ -50,7 +50,8 @@ static void rc_free(void *arg)
 static void rc_closed_deferred(void *arg)
 {
     struct rawconn *rc = arg;
-    if (rc->h->on_close) rc->h->on_close(rc);
+    /* an owner that finished meanwhile has forgotten us: no callback */
+    if (!rc->finishing && rc->h->on_close) rc->h->on_close(rc);
     rc_free(rc);
 }
 
@@ -289,8 +290,9 @@ void rawconn_pause_reading(struct rawconn *rc, bool paused)
 
 void rawconn_finish(struct rawconn *rc)
 {
-    if (rc->dead || rc->finishing) return;
-    rc->finishing = true;
+    if (rc->finishing) return;
+    rc->finishing = true; /* also when already dead: its queued on_close must not run */
+    if (rc->dead) return;
     sp_buf_free(&rc->early);
     rc_maybe_shut(rc);
     rc_update(rc);

@@ -407,3 +407,46 @@ def test_one_gib_up_and_down_in_flat_memory(env):
     assert (total, got.digest()) == (n * len(block), want.digest())
     grew = proc_rss_kib(env.pid) - before
     assert grew < 32 * 1024, f"the daemon grew by {grew} KiB moving 1 GiB"
+
+
+def test_a_fifo_or_device_never_blocks_the_daemon(env):
+    os.mkfifo(env.root / "fifo")
+    assert_error(read(env, "/fifo"), 400, "bad_request")
+    r = envd_get(env, "/fifo")
+    assert r.status == 400, r
+    assert env.health()["status"] == "ok"
+
+
+def test_multipart_padding_is_bounded(env):
+    body = b"--B" + b" " * 1_000_000
+    r = env.request("POST", "/v1/files/write?path=/p", body=body,
+                    headers={"Content-Type": "multipart/form-data; boundary=B"})
+    assert_error(r, 400, "bad_request")
+
+
+def test_a_gzip_download_does_not_hold_the_loop(env):
+    import threading
+
+    with open(env.root / "sparse", "wb") as f:
+        f.truncate(64 * 1024 ** 3)  # 64 GiB of zeros: compresses at memory speed
+    stop = threading.Event()
+    s = socket.create_connection(("127.0.0.1", env.port), timeout=DEADLINE)
+
+    def reader():
+        try:
+            s.sendall((f"GET /files?path=/sparse HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"
+                       f"Authorization: Bearer {env.token}\r\n\r\n").encode())
+            while not stop.is_set() and s.recv(1 << 20):
+                pass
+        except OSError:
+            pass
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for _ in range(5):  # other clients are served while it compresses
+            assert env.health()["status"] == "ok"
+    finally:
+        stop.set()
+        s.close()
+        t.join(DEADLINE)
