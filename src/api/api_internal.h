@@ -54,6 +54,8 @@ void h_envd_files_download(struct api *a, struct http_request *req);
 void h_envd_files_upload(struct api *a, struct http_request *req);
 /* POST /v1/files/write and /v1/files/stream/write: multipart, streamed. */
 void h_files_write_multipart(struct api *a, struct http_request *req);
+/* The answer to an errno of a file operation on path (404 not_found, 403 forbidden, …). */
+void files_respond_error(struct http_request *req, int r, const char *path);
 /* The files root (for the watch routes); root_dir names it, for users_lookup. */
 struct fsroot;
 const struct fsroot *files_fsroot(struct api *a);

@@ -45,7 +45,7 @@ struct files {
 /* ---- helpers ---- */
 
 /* Answers an errno from a file operation on path. */
-static void respond_fs_error(struct http_request *req, int r, const char *path)
+void files_respond_error(struct http_request *req, int r, const char *path)
 {
     switch (-r) {
     case ENOENT:
@@ -270,14 +270,14 @@ static void files_read(struct files *f, struct http_request *req)
     int fd = r < 0 ? r : open_regular(&f->root, path);
     act_leave(&as);
     if (fd < 0) {
-        respond_fs_error(req, fd, path);
+        files_respond_error(req, fd, path);
         goto out;
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = -errno;
         sp_close(fd);
-        respond_fs_error(req, e, path);
+        files_respond_error(req, e, path);
         goto out;
     }
     char hdr[512], name[256];
@@ -338,7 +338,7 @@ static int writer_data(struct http_request *req, const char *data, size_t len)
         req->on_abort = NULL;
         req->data = NULL;
         fsroot_tmp_abort(&w->tmp);
-        respond_fs_error(req, e, w->path);
+        files_respond_error(req, e, w->path);
         free(w);
         return -1;
     }
@@ -358,14 +358,14 @@ static void writer_end(struct http_request *req)
         fsroot_tmp_abort(&w->tmp);
     act_leave(&w->as);
     if (r < 0) {
-        respond_fs_error(req, r, w->path);
+        files_respond_error(req, r, w->path);
     } else {
         int e = 0;
         json_t *entry = stat_entry(w->f, w->path, &e);
         if (entry)
             api_respond_json(req, 200, entry);
         else
-            respond_fs_error(req, e, w->path);
+            files_respond_error(req, e, w->path);
     }
     free(w);
 }
@@ -394,7 +394,7 @@ static void files_write_raw(struct files *f, struct http_request *req)
     if (r == 0) r = fsroot_tmp_create(&f->root, w->path, 0644, true, &w->tmp);
     act_leave(&w->as);
     if (r < 0) {
-        respond_fs_error(req, r, w->path);
+        files_respond_error(req, r, w->path);
         free(w);
         return;
     }
@@ -507,7 +507,7 @@ static void mw_fail(struct http_request *req, struct mp_writer *w, int r)
         w->have_tmp = false;
     }
     if (w->err)
-        respond_fs_error(req, w->err, w->path[0] ? w->path : "(no path)");
+        files_respond_error(req, w->err, w->path[0] ? w->path : "(no path)");
     else if (w->err_msg)
         http_respond_error(req, 400, "bad_request", "%s", w->err_msg);
     else if (r == -ENOMEM)
@@ -550,14 +550,14 @@ static void mw_end(struct http_request *req)
     act_leave(&w->as);
     w->have_tmp = false;
     if (r < 0) {
-        respond_fs_error(req, r, w->path);
+        files_respond_error(req, r, w->path);
     } else {
         int e = 0;
         json_t *entry = stat_entry(w->f, w->path, &e);
         if (entry)
             api_respond_json(req, 200, entry);
         else
-            respond_fs_error(req, e, w->path);
+            files_respond_error(req, e, w->path);
     }
     mw_free(w);
 }
@@ -643,7 +643,7 @@ static void files_list(struct files *f, struct http_request *req)
     act_leave(&as);
     if (r < 0) {
         json_decref(l.entries);
-        respond_fs_error(req, r, path);
+        files_respond_error(req, r, path);
         goto out;
     }
     api_respond_json(req, 200, json_pack("{s:o}", "entries", l.entries));
@@ -662,7 +662,7 @@ static void files_stat(struct files *f, struct http_request *req)
     json_t *entry = r < 0 ? NULL : stat_entry(f, path, &e);
     act_leave(&as);
     if (!entry)
-        respond_fs_error(req, r < 0 ? r : e, path);
+        files_respond_error(req, r < 0 ? r : e, path);
     else
         api_respond_json(req, 200, entry);
 out:
@@ -682,7 +682,7 @@ static void files_mkdir(struct files *f, struct http_request *req)
     json_t *entry = r < 0 ? NULL : stat_entry(f, path, &e);
     act_leave(&as);
     if (r < 0 || !entry)
-        respond_fs_error(req, r < 0 ? r : e, path);
+        files_respond_error(req, r < 0 ? r : e, path);
     else
         api_respond_json(req, 200, entry);
 out:
@@ -707,7 +707,7 @@ static void files_move(struct files *f, struct http_request *req)
     json_t *entry = r < 0 ? NULL : stat_entry(f, dst, &e);
     act_leave(&as);
     if (r < 0 || !entry)
-        respond_fs_error(req, r < 0 ? r : e, r < 0 ? src : dst);
+        files_respond_error(req, r < 0 ? r : e, r < 0 ? src : dst);
     else
         api_respond_json(req, 200, entry);
 out:
@@ -726,7 +726,7 @@ static void files_remove(struct files *f, struct http_request *req)
     if (r == 0) r = fsroot_remove(&f->root, path, recursive);
     act_leave(&as);
     if (r < 0)
-        respond_fs_error(req, r, path);
+        files_respond_error(req, r, path);
     else
         api_respond_json(req, 200, json_pack("{s:s,s:b}", "path", path, "removed", 1));
 out:

@@ -651,27 +651,16 @@ static const struct ws_handlers watch_ws_handlers = {
 static void respond_watch_error(struct http_request *req, int r, const char *path)
 {
     switch (-r) {
-    case ENOENT:
-        http_respond_error(req, 404, "not_found", "path '%s' does not exist", path);
-        return;
-    case EACCES:
-    case EPERM: http_respond_error(req, 403, "forbidden", "%s: permission denied", path); return;
-    case ELOOP:
-    case EXDEV:
-        http_respond_error(req, 403, "forbidden", "%s: the path leaves the environment", path);
-        return;
     case ENOTDIR:
         http_respond_error(req, 400, "not_a_directory", "path '%s' is not a directory", path);
         return;
-    case ENAMETOOLONG: http_respond_error(req, 400, "bad_request", "path is too long"); return;
     case ENOSPC:
         http_respond_error(req, 503, "unavailable",
                            "the kernel's limit of inotify watches was reached");
         return;
     case EMFILE:
     case ENFILE: http_respond_error(req, 503, "unavailable", "inotify: %s", strerror(-r)); return;
-    case ENOMEM: http_respond_error(req, 503, "out_of_memory", "out of memory"); return;
-    default: http_respond_error(req, 500, "io_error", "%s: %s", path, strerror(-r)); return;
+    default: files_respond_error(req, r, path); return; /* as every file route */
     }
 }
 
