@@ -293,6 +293,10 @@ static void process_frames(struct ws_conn *ws)
             return;
         }
         if (f.fin && f.opcode != 0) { /* the common case: a whole message in one frame */
+            if (f.opcode == WS_TEXT && !sp_utf8_valid(f.payload, f.len)) {
+                protocol_error(ws, 1007, "text message is not UTF-8");
+                return;
+            }
             struct sp_buf copy = SP_BUF_INIT;
             if (sp_buf_append(&copy, f.payload, f.len) < 0) {
                 protocol_error(ws, 1011, "out of memory");
@@ -315,6 +319,11 @@ static void process_frames(struct ws_conn *ws)
         }
         sp_buf_consume(&ws->in, (size_t)n);
         if (f.fin) {
+            if (ws->msg_opcode == WS_TEXT &&
+                !sp_utf8_valid(sp_buf_head(&ws->msg), sp_buf_pending(&ws->msg))) {
+                protocol_error(ws, 1007, "text message is not UTF-8");
+                return;
+            }
             struct sp_buf m = ws->msg;
             int op = ws->msg_opcode;
             ws->msg = (struct sp_buf)SP_BUF_INIT;

@@ -44,4 +44,8 @@ void sp_strv_free(char **v);
  * out of memory. */
 char **sp_env_merge(char *const *base, char *const *extra);
 
+/* Whether s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF). */
+bool sp_utf8_valid(const char *s, size_t n);
+
 #endif

@@ -1093,3 +1093,19 @@ def test_slow_follower_never_slows_the_process(daemon):
             assert chunk == rep[o:o + len(chunk)], f"wrong bytes at offset {m['offset']}"
     assert stream_bytes(msgs, "stderr") == b"end\n"
     assert msgs[-1] == {"type": "exit", "exit_code": 0}
+
+
+def test_a_text_message_that_is_not_utf8_closes_with_1007(daemon):
+    # RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection with 1007
+    ws = WS(daemon, "/exec?cmd=cat&stdin=true")
+    ws.ws.send(b"\xc3\x28", opcode=websocket.ABNF.OPCODE_TEXT)
+    ws.until_close()
+    assert ws.close_code == 1007
+    # in fragments too
+    ws = WS(daemon, "/exec?cmd=cat&stdin=true")
+    ws.ws.send_frame(websocket.ABNF.create_frame(b'{"type":', websocket.ABNF.OPCODE_TEXT, fin=0))
+    ws.ws.send_frame(websocket.ABNF.create_frame(b"\xed\xa0\x80}", websocket.ABNF.OPCODE_CONT,
+                                                 fin=1))
+    ws.until_close()
+    assert ws.close_code == 1007
+    assert daemon.health()["status"] == "ok"

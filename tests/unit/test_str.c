@@ -635,6 +635,36 @@ static void test_strv_dup(void **state)
     sp_strv_free(d);
 }
 
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t n;
+        bool ok;
+    } cases[] = {
+        {"", 0, true},
+        {"plain ascii", 11, true},
+        {"\xc3\xa9", 2, true},          /* é */
+        {"\xe2\x82\xac", 3, true},      /* € */
+        {"\xf0\x9f\x98\x80", 4, true},  /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, true},  /* U+10FFFF */
+        {"a\0b", 3, true},              /* NUL is UTF-8 */
+        {"\xc3", 1, false},             /* cut */
+        {"\xe2\x82", 2, false},         /* cut */
+        {"\x80", 1, false},             /* lone continuation */
+        {"\xc0\xaf", 2, false},         /* overlong '/' */
+        {"\xe0\x80\xaf", 3, false},     /* overlong */
+        {"\xed\xa0\x80", 3, false},     /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 4, false}, /* past U+10FFFF */
+        {"\xff", 1, false},
+        {"\xc3\x28", 2, false}, /* bad continuation */
+    };
+    for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++)
+        if (sp_utf8_valid(cases[i].s, cases[i].n) != cases[i].ok)
+            fail_msg("case %zu: sp_utf8_valid should be %d", i, cases[i].ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -661,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_strv_new_len),
         cmocka_unit_test(test_strv_push),
         cmocka_unit_test(test_strv_dup),
+        cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
