@@ -125,6 +125,7 @@ bench: all
 	$(Q)bash bench/init.sh
 	$(Q)bash bench/exec.sh
 	$(Q)bash bench/docker.sh
+	$(Q)bash bench/files.sh
 
 format:
 	$(Q)clang-format -i $(SRCS) $(shell find src tests/unit tests/helpers -name '*.h' -o -name '*.c' | sort -u)

@@ -31,6 +31,8 @@ void h_v1_processes(struct api *a, struct http_request *req);
 void h_v1_process(struct api *a, struct http_request *req);
 void h_exec_get(struct api *a, struct http_request *req);
 bool exec_query_has_command(const struct http_request *req);
+/* cmd / cmd[] / path / env of the query form; -1 after answering (see h_exec.c). */
+int exec_query_command(struct http_request *req, char ***cmd, char ***env);
 void respond_start_error(struct http_request *req, const struct sp_err *err);
 void h_transcripts_enable(struct api *a, struct http_request *req);
 void h_transcripts_disable(struct api *a, struct http_request *req);

@@ -561,7 +561,7 @@ void h_docker_info(struct api *a, struct http_request *req)
 }
 
 /* Reads the exec create body into a new record; -1 after answering. */
-static int parse_create(struct api *a, struct http_request *req, json_t *o, struct dexec *x)
+static int parse_create(struct http_request *req, json_t *o, struct dexec *x)
 {
     static const char *const bools[] = {"Tty",          "AttachStdin", "AttachStdout",
                                         "AttachStderr", "Privileged",  "Detach"};
@@ -639,7 +639,6 @@ static int parse_create(struct api *a, struct http_request *req, json_t *o, stru
         bytes += strlen(x->argv[i]) + 1;
     for (size_t i = 0; x->env && x->env[i]; i++)
         bytes += strlen(x->env[i]) + 1;
-    (void)a;
     if (bytes > 16u * 1024 * 1024) {
         http_respond_error(req, 413, "too_large", "Cmd and Env: more than 16 MiB");
         return -1;
@@ -662,7 +661,7 @@ static void exec_create(struct api *a, struct http_request *req, json_t *body)
         return;
     }
     x->d = d;
-    if (parse_create(a, req, body, x) < 0) {
+    if (parse_create(req, body, x) < 0) {
         sp_strv_free(x->argv);
         sp_strv_free(x->env);
         free(x->workdir);

@@ -329,6 +329,40 @@ static void exec_attached(struct api *a, struct http_request *req, const struct 
     exec_stream_pump(es);
 }
 
+/*
+ * sprite-env's query form of a command: cmd (repeated, also cmd[]), path (replaces argv[0] for
+ * the lookup) and env (repeated K=V). Fills *cmd and *env (the caller frees both, also on
+ * failure); -1 after answering 400 (no command) or 503.
+ */
+int exec_query_command(struct http_request *req, char ***cmd, char ***env)
+{
+    char path[4096];
+    char **cmd2 = http_query_all(req, "cmd[]");
+    *cmd = http_query_all(req, "cmd");
+    *env = http_query_all(req, "env");
+    int r = -1;
+    if (!*cmd || !cmd2 || !*env) goto oom;
+    for (size_t i = 0; cmd2[i]; i++)
+        if (sp_strv_push(cmd, cmd2[i]) < 0) goto oom;
+    const char *pathv = http_query_get(req, "path", path, sizeof(path));
+    if (pathv && *pathv) {
+        /* path replaces argv[0] for the lookup; argv[0] keeps what the client sent */
+        if (!(*cmd)[0] && sp_strv_push(cmd, pathv) < 0) goto oom;
+        free((*cmd)[0]);
+        if (!((*cmd)[0] = strdup(pathv))) goto oom;
+    }
+    if (!(*cmd)[0])
+        http_respond_error(req, 400, "bad_request", "No command specified");
+    else
+        r = 0;
+    sp_strv_free(cmd2);
+    return r;
+oom:
+    sp_strv_free(cmd2);
+    http_respond_error(req, 503, "out_of_memory", "out of memory");
+    return -1;
+}
+
 /* POST /exec?cmd=…: sprite-env's HTTP exec. */
 static void exec_query_form(struct api *a, struct http_request *req)
 {
@@ -345,30 +379,9 @@ static void exec_query_form(struct api *a, struct http_request *req)
             return;
         }
     }
-    char **cmd = http_query_all(req, "cmd");
-    char **cmd2 = http_query_all(req, "cmd[]");
-    char **env = http_query_all(req, "env");
-    if (!cmd || !cmd2 || !env) {
-        http_respond_error(req, 503, "out_of_memory", "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; cmd2[i]; i++)
-        if (sp_strv_push(&cmd, cmd2[i]) < 0) {
-            http_respond_error(req, 503, "out_of_memory", "out of memory");
-            goto out;
-        }
-    char path[4096], dir[4096], stdin_flag[16];
-    const char *pathv = http_query_get(req, "path", path, sizeof(path));
-    if (pathv && *pathv) {
-        /* path replaces argv[0] for the lookup; argv[0] keeps what the client sent */
-        if (!cmd[0] && sp_strv_push(&cmd, pathv) < 0) goto oom;
-        free(cmd[0]);
-        if (!(cmd[0] = strdup(pathv))) goto oom;
-    }
-    if (!cmd[0]) {
-        http_respond_error(req, 400, "bad_request", "No command specified");
-        goto out;
-    }
+    char **cmd = NULL, **env = NULL;
+    char dir[4096], stdin_flag[16];
+    if (exec_query_command(req, &cmd, &env) < 0) goto out;
     const char *stdinv = http_query_get(req, "stdin", stdin_flag, sizeof(stdin_flag));
     bool use_stdin = stdinv && strcmp(stdinv, "true") == 0;
     struct proc_spec spec = {
@@ -386,12 +399,8 @@ static void exec_query_form(struct api *a, struct http_request *req)
     }
     exec_attached(a, req, &spec, FRAME_SPRITE, use_stdin ? sp_buf_head(&req->body) : NULL,
                   use_stdin ? sp_buf_pending(&req->body) : 0);
-    goto out;
-oom:
-    http_respond_error(req, 503, "out_of_memory", "out of memory");
 out:
     sp_strv_free(cmd);
-    sp_strv_free(cmd2);
     sp_strv_free(env);
 }
 

@@ -267,23 +267,9 @@ void h_exec_get(struct api *a, struct http_request *req)
         ws_attach_proc(a, req, p, true); /* first the recent output, then live */
         return;
     }
-    char **cmd = http_query_all(req, "cmd");
-    char **cmd2 = http_query_all(req, "cmd[]");
-    char **env = http_query_all(req, "env");
-    char path[4096], dir[4096];
-    if (!cmd || !cmd2 || !env) goto oom;
-    for (size_t i = 0; cmd2[i]; i++)
-        if (sp_strv_push(&cmd, cmd2[i]) < 0) goto oom;
-    const char *pathv = http_query_get(req, "path", path, sizeof(path));
-    if (pathv && *pathv) {
-        if (!cmd[0] && sp_strv_push(&cmd, pathv) < 0) goto oom;
-        free(cmd[0]);
-        if (!(cmd[0] = strdup(pathv))) goto oom;
-    }
-    if (!cmd[0]) {
-        http_respond_error(req, 400, "bad_request", "No command specified");
-        goto out;
-    }
+    char **cmd = NULL, **env = NULL;
+    char dir[4096];
+    if (exec_query_command(req, &cmd, &env) < 0) goto out;
     if (!upgrade) {
         http_respond_error(req, 400, "bad_request",
                            "GET /exec with a command needs a WebSocket upgrade");
@@ -345,7 +331,6 @@ oom:
     http_respond_error(req, 503, "out_of_memory", "out of memory");
 out:
     sp_strv_free(cmd);
-    sp_strv_free(cmd2);
     sp_strv_free(env);
 }
 

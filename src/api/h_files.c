@@ -124,18 +124,32 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-static json_t *entry_json(struct files *f, const char *path, const char *name,
+/* Owner and group names of the last entry: a listing asks passwd and group once per owner, not
+ * twice per entry. */
+struct names {
+    bool have;
+    uid_t uid;
+    gid_t gid;
+    char owner[64], group[64];
+};
+
+static json_t *entry_json(struct files *f, struct names *nc, const char *path, const char *name,
                           const struct stat *st, const char *target)
 {
-    char mtime[48], perms[12], owner[64], group[64];
+    char mtime[48], perms[12];
     iso_ns(&st->st_mtim, mtime, sizeof(mtime));
     mode_string(st->st_mode, perms);
-    users_uid_name(f->root_dir, st->st_uid, owner, sizeof(owner));
-    users_gid_name(f->root_dir, st->st_gid, group, sizeof(group));
+    if (!nc->have || nc->uid != st->st_uid)
+        users_uid_name(f->root_dir, st->st_uid, nc->owner, sizeof(nc->owner));
+    if (!nc->have || nc->gid != st->st_gid)
+        users_gid_name(f->root_dir, st->st_gid, nc->group, sizeof(nc->group));
+    nc->have = true;
+    nc->uid = st->st_uid;
+    nc->gid = st->st_gid;
     json_t *e = json_pack("{s:s,s:s,s:s,s:I,s:i,s:s,s:s,s:s,s:s}", "name", name, "path", path,
                           "type", type_name(st->st_mode), "size", (json_int_t)st->st_size, "mode",
-                          (int)(st->st_mode & 07777), "permissions", perms, "owner", owner, "group",
-                          group, "modified_time", mtime);
+                          (int)(st->st_mode & 07777), "permissions", perms, "owner", nc->owner,
+                          "group", nc->group, "modified_time", mtime);
     if (e && target) json_object_set_new(e, "symlink_target", json_string(target));
     return e;
 }
@@ -152,7 +166,8 @@ static json_t *stat_entry(struct files *f, const char *path, int *err)
         return NULL;
     }
     const char *name = base_name(path);
-    return entry_json(f, path, *name ? name : "/", &st, S_ISLNK(st.st_mode) ? target : NULL);
+    struct names nc = {0};
+    return entry_json(f, &nc, path, *name ? name : "/", &st, S_ISLNK(st.st_mode) ? target : NULL);
 }
 
 /* A request's acting user: none (the daemon's rights) or a user of the root's passwd. */
@@ -603,6 +618,7 @@ void h_files_write_multipart(struct api *a, struct http_request *req)
 struct lister {
     struct files *f;
     json_t *entries;
+    struct names names;
 };
 
 static int list_cb(void *ud, const char *path, const char *name, const struct stat *st, int depth)
@@ -614,7 +630,7 @@ static int list_cb(void *ud, const char *path, const char *name, const struct st
     if (S_ISLNK(st->st_mode) &&
         fsroot_stat(&l->f->root, path, false, &(struct stat){0}, target, sizeof(target)) == 0)
         t = target;
-    json_t *e = entry_json(l->f, path, name, st, t);
+    json_t *e = entry_json(l->f, &l->names, path, name, st, t);
     if (!e || json_array_append_new(l->entries, e) < 0) return -ENOMEM;
     return 0;
 }
@@ -1343,6 +1359,12 @@ void h_files(struct api *a, struct http_request *req)
             return;
         }
         ops[i].fn(f, req);
+        return;
+    }
+    if (strcmp(op, "write") == 0 || strcmp(op, "stream/write") == 0) { /* their own routes */
+        http_respond_error_h(req, 405, op[0] == 'w' ? "Allow: PUT, POST\r\n" : "Allow: POST\r\n",
+                             "method_not_allowed", "method %s is not allowed on %s", req->method,
+                             req->path);
         return;
     }
     http_respond_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);

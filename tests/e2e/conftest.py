@@ -684,6 +684,26 @@ def assert_no_sanitizer_report(text):
         assert marker not in text, f"sanitizer report in sprite-env's stderr:\n{text}"
 
 
+def files_daemon(daemon_factory, tmp_path):
+    """A daemon whose file routes are rooted at tmp/root (with its own etc/passwd and etc/group:
+    root and nobody), next to tmp/outside, which nothing done through the daemon may touch or
+    see. The daemon gets .root and .outside."""
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(root, 0o755)
+    d = daemon_factory(config={"files": {"root": str(root)}})
+    d.root = root
+    d.outside = outside
+    return d
+
+
 @pytest.fixture
 def daemon(daemon_factory):
     """A ready daemon with no main command, on a TCP port, with a known token."""

@@ -9,27 +9,13 @@ import urllib.parse
 
 import pytest
 
-from conftest import DEADLINE, RawClient, assert_error, wait_for
+from conftest import DEADLINE, RawClient, assert_error, files_daemon, wait_for
 
 
 @pytest.fixture
 def env(daemon_factory, tmp_path):
-    """A daemon whose file routes are rooted at tmp/root; tmp/outside must stay untouched."""
-    root = tmp_path / "root"
-    outside = tmp_path / "outside"
-    root.mkdir()
-    outside.mkdir()
-    # the environment's own users: names and ids come from its /etc, never the host's
-    (root / "etc").mkdir()
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
-                                         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
-    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
-    (outside / "secret").write_text("top secret")
-    os.chmod(tmp_path, 0o755)
-    os.chmod(root, 0o755)
-    d = daemon_factory(config={"files": {"root": str(root)}})
-    d.root = root
-    d.outside = outside
+    d = files_daemon(daemon_factory, tmp_path)
+    (d.outside / "secret").write_text("top secret")
     return d
 
 
@@ -143,6 +129,9 @@ def test_errors_are_clear(env):
                  "bad_request")
     assert_error(env.request("PUT", "/v1/files/write", body=b"x"), 400, "bad_request")
     assert_error(env.request("GET", "/v1/files/read"), 405, "method_not_allowed")
+    r = env.request("GET", "/v1/files/write")
+    assert_error(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "PUT, POST"
     assert_error(post(env, "nope", {"path": "/"}), 404, "not_found")
     assert_error(env.request("POST", "/v1/files/read", body={"path": "/f"}, token=None), 401,
                  "unauthorized")

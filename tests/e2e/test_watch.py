@@ -13,28 +13,15 @@ import urllib.parse
 import pytest
 import websocket
 
-from conftest import DEADLINE, RawClient, assert_error, wait_for
+from conftest import DEADLINE, RawClient, assert_error, files_daemon, wait_for
 
 OP_TEXT, OP_CLOSE = 1, 8
 
 
 @pytest.fixture
 def env(daemon_factory, tmp_path):
-    """A daemon whose file routes are rooted at tmp/root; tmp/outside must stay unseen."""
-    root = tmp_path / "root"
-    outside = tmp_path / "outside"
-    root.mkdir()
-    outside.mkdir()
-    (root / "etc").mkdir()
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
-                                         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
-    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
-    (root / "w").mkdir()
-    os.chmod(tmp_path, 0o755)
-    os.chmod(root, 0o755)
-    d = daemon_factory(config={"files": {"root": str(root)}})
-    d.root = root
-    d.outside = outside
+    d = files_daemon(daemon_factory, tmp_path)
+    (d.root / "w").mkdir()
     return d
 
 
