@@ -16,6 +16,7 @@
 #include "../os/reap.h"
 #include "../proc/proc.h"
 #include "../supervisor/mainproc.h"
+#include "../supervisor/service.h"
 #include "http.h"
 
 struct api_ctx {
@@ -23,12 +24,14 @@ struct api_ctx {
     struct reaper *reaper;
     struct mainproc *mainproc;
     struct proc_table *procs;
+    struct svcmgr *services;
     const char *state_dir; /* the write directory (transcripts live under it) */
     const char *token;     /* never NULL or empty */
     const char *version;
     uint64_t started_ms; /* sp_now_ms() at start */
     bool debug_endpoints;
-    const char *(*system_state)(void *ud); /* "running", "shutting_down", … */
+    const char *(*system_state)(void *ud); /* "booting", "running", "shutting_down", … */
+    const char *(*system_error)(void *ud); /* why the state is "error" (NULL otherwise) */
     void *system_ud;
     const char *files_root;       /* where the file routes resolve paths; NULL: "/" */
     const char *docker_name;      /* the root environment's container name */

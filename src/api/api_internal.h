@@ -79,6 +79,10 @@ void h_docker_exec(struct api *a, struct http_request *req);
 /* POST /exec with a Docker body ("Cmd"): an exec created in the root environment. */
 void docker_exec_create_root(struct api *a, struct http_request *req, json_t *body);
 
+/* Services (h_services.c). */
+void h_services_list(struct api *a, struct http_request *req);
+void h_services(struct api *a, struct http_request *req);
+
 void h_process_stream(struct api *a, struct http_request *req, struct proc *p);
 
 #endif

@@ -19,13 +19,24 @@ static json_t *process_json(const struct api *a)
     return o;
 }
 
+/* The services' counts by state, and why the system is in "error" when it is. */
+static void add_system_extras(const struct api *a, json_t *o)
+{
+    if (!o) return;
+    if (a->ctx.services) json_object_set_new(o, "services", svcmgr_summary_json(a->ctx.services));
+    const char *why = a->ctx.system_error ? a->ctx.system_error(a->ctx.system_ud) : NULL;
+    if (why) json_object_set_new(o, "error", json_string(why));
+}
+
 void h_health(struct api *a, struct http_request *req)
 {
     struct reaper_stats rs;
     reaper_get_stats(a->ctx.reaper, &rs);
-    json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:o}", "status", "ok", "version", a->ctx.version,
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:b, s:o}", "status", "ok", "state",
+                          a->ctx.system_state(a->ctx.system_ud), "version", a->ctx.version,
                           "uptime_ms", (json_int_t)(sp_now_ms() - a->ctx.started_ms), "pid1",
                           rs.pid1, "process", process_json(a));
+    add_system_extras(a, o);
     api_respond_json(req, 200, o);
 }
 
@@ -39,5 +50,6 @@ void h_system(struct api *a, struct http_request *req)
                   (json_int_t)(sp_now_ms() - a->ctx.started_ms), "pid", (int)getpid(), "pid1",
                   rs.pid1, "subreaper", rs.subreaper, "reaped", (json_int_t)rs.reaped,
                   "orphans_reaped", (json_int_t)rs.orphans_reaped, "process", process_json(a));
+    add_system_extras(a, o);
     api_respond_json(req, 200, o);
 }

@@ -45,6 +45,7 @@ struct listener {
     struct loop_timer pause;
     struct http_server *srv;
     bool is_unix;
+    bool local; /* HTTP_LISTEN_LOCAL */
     char *unix_path;
     struct listener *next;
 };
@@ -58,6 +59,7 @@ struct http_conn {
     struct http_request req;
     enum conn_state state;
     bool is_unix;
+    bool local;
     bool streaming;     /* a chunked/close-delimited body is open */
     bool chunked;       /* the stream uses chunked encoding */
     bool resp_started;  /* status line queued */
@@ -238,6 +240,7 @@ static void request_begin(struct http_conn *c)
     http_request_clear(&c->req);
     c->req.conn = c;
     c->req.is_unix = c->is_unix;
+    c->req.is_local = c->local;
     http_reqparser_reset(&c->rp, &c->req);
     c->streaming = c->chunked = c->resp_started = c->sent_continue = c->head_only = false;
     c->body_open = c->body_paused = false;
@@ -928,6 +931,7 @@ static void listener_cb(struct loop_io *io, uint32_t events)
         }
         c->srv = s;
         c->is_unix = ls->is_unix;
+        c->local = ls->local;
         loop_io_init(&c->io, fd, conn_io_cb);
         loop_timer_init(&c->timer, conn_timer_cb);
         http_reqparser_init(&c->rp, &s->lim);
@@ -963,13 +967,24 @@ static int listen_unix(const char *path, struct listener *ls, struct sp_err *err
     if (strlen(path) >= sizeof(sa.sun_path))
         return sp_err_set(err, -ENAMETOOLONG, "listen unix:%s: path too long", path);
     strcpy(sa.sun_path, path);
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return sp_err_set(err, -EEXIST, "listen unix:%s: exists and is not a socket", path);
-        unlink(path); /* a stale socket from an earlier run */
-    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return sp_err_set(err, -errno, "listen unix:%s: socket: %s", path, strerror(errno));
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            sp_close(fd);
+            return sp_err_set(err, -EEXIST, "listen unix:%s: exists and is not a socket", path);
+        }
+        /* a stale socket from an earlier run is replaced; a live one is someone else's */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        sp_close(probe);
+        if (live) {
+            sp_close(fd);
+            return sp_err_set(err, -EADDRINUSE,
+                              "listen unix:%s: another process is serving on this socket", path);
+        }
+        unlink(path);
+    }
     mode_t old = umask(0177); /* created 0600: no window where others can connect */
     int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     int e = errno;
@@ -1065,9 +1080,16 @@ static int listen_tcp(const char *addr, struct listener *ls, char *bound, size_t
 int http_server_listen(struct http_server *s, const char *addr, char *bound, size_t bound_len,
                        struct sp_err *err)
 {
+    return http_server_listen_flags(s, addr, 0, bound, bound_len, err);
+}
+
+int http_server_listen_flags(struct http_server *s, const char *addr, int flags, char *bound,
+                             size_t bound_len, struct sp_err *err)
+{
     struct listener *ls = calloc(1, sizeof(*ls));
     if (!ls) return sp_err_set(err, -ENOMEM, "out of memory");
     ls->srv = s;
+    ls->local = (flags & HTTP_LISTEN_LOCAL) != 0;
     loop_timer_init(&ls->pause, listener_resume);
     int r;
     if (strncmp(addr, "unix:", 5) == 0) {

@@ -60,6 +60,7 @@ struct http_request {
     bool keep_alive; /* what the client asked for */
     bool upgrade;    /* Connection: upgrade (or CONNECT): the handler may http_hijack() */
     bool is_unix;    /* arrived on a unix-socket listener */
+    bool is_local;   /* arrived on a listener made with HTTP_LISTEN_LOCAL */
 
     /* For asynchronous handlers. */
     void *data;
@@ -78,10 +79,16 @@ typedef void (*http_handler_fn)(void *ud, struct http_request *req);
 int http_server_new(struct http_server **out, struct loop *loop, const struct http_limits *lim,
                     http_handler_fn handler, void *ud);
 /* Adds a listener: ":8080", "0.0.0.0:80", "[::1]:8080", "localhost:8080" or "unix:/path".
- * Unix sockets are created mode 0600 (a stale socket file is replaced). The actual address
+ * Unix sockets are created mode 0600 (a stale socket file is replaced; a socket another process
+ * serves on is -EADDRINUSE). The actual address
  * (with the kernel's port for ":0") is written to bound (may be NULL). */
 int http_server_listen(struct http_server *s, const char *addr, char *bound, size_t bound_len,
                        struct sp_err *err);
+/* A listener whose requests carry is_local: the router serves them a restricted set of routes
+ * without a token (the local services socket, whose 0600 mode is the access control). */
+enum http_listen_flags { HTTP_LISTEN_LOCAL = 1 << 0 };
+int http_server_listen_flags(struct http_server *s, const char *addr, int flags, char *bound,
+                             size_t bound_len, struct sp_err *err);
 /* Header lines ("Name: value\r\n"…) put on every response, including the ones handlers write
  * by hand after http_hijack (see http_common_headers). The string is the caller's and must
  * outlive the server; NULL for none. */

@@ -18,6 +18,7 @@ enum route_flags {
     R_DEBUG = 1 << 1,       /* only with -debug-endpoints */
     R_DOCKER = 1 << 2,      /* Docker Engine API: also under a version prefix, /v1.NN/… */
     R_STREAM_BODY = 1 << 3, /* the handler takes the request body as it arrives */
+    R_LOCAL = 1 << 4,       /* also served on the local services socket, where no token is asked */
 };
 
 struct route {
@@ -53,6 +54,8 @@ static const struct route routes[] = {
     {"HEAD", "/files", h_envd_files_download, 0},
     {"POST", "/files", h_envd_files_upload, R_STREAM_BODY},
     {"*", "/v1/files/*", h_files, 0},
+    {"GET", "/v1/services", h_services_list, R_LOCAL},
+    {"*", "/v1/services/*", h_services, R_LOCAL},
     {"GET", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"HEAD", "/_ping", h_docker_ping, R_PUBLIC | R_DOCKER},
     {"GET", "/version", h_docker_version, R_PUBLIC | R_DOCKER}, /* docker-py asks first */
@@ -159,7 +162,14 @@ static void dispatch(void *ud, struct http_request *req)
     bool path_known;
     const struct route *match = find_route(a, req, &path_known, allow, sizeof(allow));
 
-    if (!match || !(match->flags & R_PUBLIC)) {
+    if (req->is_local) {
+        /* the local socket serves the service routes only; its 0600 mode is the access control */
+        if (!match || !(match->flags & R_LOCAL)) {
+            http_respond_error(req, 404, "not_found", "no route for %s %s on this socket",
+                               req->method, req->path);
+            return;
+        }
+    } else if (!match || !(match->flags & R_PUBLIC)) {
         const char *xat = http_header_get(req, "X-Access-Token"); /* envd's clients */
         if (!api_auth_ok(http_header_get(req, "Authorization"), a->ctx.token) &&
             !(xat && sp_ct_equal(xat, strlen(xat), a->ctx.token, strlen(a->ctx.token)))) {

@@ -62,6 +62,14 @@ static const struct key files_keys[] = {
     {NULL, 0, 0, NULL, 0, 0},
 };
 
+static const struct key services_keys[] = {
+    {"socket", K_STRING, OFF(services.socket), NULL, 0, 0},
+    {"ring_bytes", K_SIZE, OFF(services.ring_bytes), NULL, 4096, 64 * 1024 * 1024},
+    {"log_file_bytes", K_SIZE, OFF(services.log_file_bytes), NULL, 4096, 1024ull * 1024 * 1024},
+    {"log_files", K_UINT, OFF(services.log_files), NULL, 0, 100},
+    {NULL, 0, 0, NULL, 0, 0},
+};
+
 static const struct key http_keys[] = {
     {"max_header_bytes", K_SIZE, OFF(http.max_header_bytes), NULL, 1024, 80 * 1024},
     {"max_body_bytes", K_SIZE, OFF(http.max_body_bytes), NULL, 0, 1024ull * 1024 * 1024},
@@ -89,6 +97,7 @@ static const struct key top_keys[] = {
     {"http", K_OBJECT, 0, http_keys, 0, 0},
     {"docker", K_OBJECT, 0, docker_keys, 0, 0},
     {"files", K_OBJECT, 0, files_keys, 0, 0},
+    {"services", K_OBJECT, 0, services_keys, 0, 0},
     /* Keys of the Go original that belong to Fly's storage stack; accepted so their configs load.
      */
     {"s3", K_COMPAT, 0, NULL, 0, 0},
@@ -137,6 +146,9 @@ void config_init(struct config *c)
     c->exec.max_retained = 1000;
     c->docker.max_execs = 1024;
     c->docker.exec_retention_ms = 5 * 60000;
+    c->services.ring_bytes = 256 * 1024;
+    c->services.log_file_bytes = 1024 * 1024;
+    c->services.log_files = 1;
 }
 
 bool config_docker_name_ok(const char *name)
@@ -155,6 +167,7 @@ void config_free(struct config *c)
     free(c->process_working_dir);
     sp_strv_free(c->process_environment);
     free(c->components_dir);
+    free(c->services.socket);
     json_decref(c->components);
     sp_strv_free(c->exec_wrapper_command);
     sp_strv_free(c->exec_tty_wrapper_command);
@@ -509,6 +522,7 @@ enum flag_id {
     F_VERSION,
     F_DEBUG_ENDPOINTS,
     F_KEEP_ALIVE,
+    F_SERVICES_SOCKET,
     F_HELP,
 };
 
@@ -529,6 +543,7 @@ static const struct flag flags[] = {
     {"version", F_VERSION, false},
     {"debug-endpoints", F_DEBUG_ENDPOINTS, false},
     {"keep-alive-on-error", F_KEEP_ALIVE, false},
+    {"services-socket", F_SERVICES_SOCKET, true},
     {"help", F_HELP, false},
     {"h", F_HELP, false},
 };
@@ -650,6 +665,8 @@ static int apply_flags(struct config *c, const struct parsed_flags *pf, int argc
     if (v[F_GRACEFUL].set && parse_duration_ms(v[F_GRACEFUL].value, "-graceful-shutdown-timeout", 0,
                                                86400000, &c->graceful_ms, err) < 0)
         return err->code;
+    if (v[F_SERVICES_SOCKET].set && set_str(&c->services.socket, v[F_SERVICES_SOCKET].value, err) < 0)
+        return err->code;
     if (v[F_COMPONENTS_DIR].set && set_str(&c->components_dir, v[F_COMPONENTS_DIR].value, err) < 0)
         return err->code;
     if (v[F_TEST_DIR].set && set_str(&c->components_dir, v[F_TEST_DIR].value, err) < 0)
@@ -727,6 +744,8 @@ void config_print_usage(void)
           "\n"
           "  -config FILE                      JSON configuration file (see docs/config.md)\n"
           "  -components-dir DIR               directory of component definitions\n"
+          "  -services-socket PATH             the local services socket (\"\" for none;\n"
+          "                                    default <write dir>/sprite.sock)\n"
           "  -listen ADDR                      API address: :8080, 127.0.0.1:8080, [::1]:8080 or\n"
           "                                    unix:/path/to.sock (repeatable; "
           "default " CONFIG_DEFAULT_LISTEN ")\n"

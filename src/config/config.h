@@ -43,6 +43,13 @@ struct config_docker {
     uint64_t exec_retention_ms; /* an ended exec stays inspectable this long */
 };
 
+struct config_services {
+    char *socket;          /* the local unix socket (no token; mode 0600); NULL: <write dir>/sprite.sock, "": none */
+    size_t ring_bytes;     /* recent output kept in memory per service */
+    size_t log_file_bytes; /* a service's log file is rotated beyond this */
+    unsigned log_files;    /* rotated files kept per stream */
+};
+
 struct config {
     enum sp_log_level log_level;
     bool log_json;
@@ -52,7 +59,7 @@ struct config {
     char **process_environment; /* "K=V" added to the daemon's environment */
     uint64_t graceful_ms;
     char *components_dir;
-    json_t *components; /* kept for the services issue; NULL when absent */
+    json_t *components; /* {"name": {definition}}; NULL when absent */
     char **exec_wrapper_command;
     char **exec_tty_wrapper_command;
     bool keep_alive_on_error;
@@ -63,6 +70,7 @@ struct config {
     struct config_http http;
     struct config_exec exec;
     struct config_docker docker;
+    struct config_services services;
     char *files_root; /* files.root: where file routes resolve paths; NULL: "/" */
     bool show_version;
     bool show_help;

@@ -143,6 +143,7 @@ SP_NORETURN static void child(const struct spawn_opts *o, int errfd, struct chil
         move_fd(o->stdin_fd, STDIN_FILENO);
         move_fd(o->stdout_fd, STDOUT_FILENO);
         move_fd(o->stderr_fd, STDERR_FILENO);
+        if (o->extra_fd_target > STDERR_FILENO) move_fd(o->extra_fd, o->extra_fd_target);
     }
     if (!e && (o->flags & SPAWN_CTTY) && ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0) e = errno;
     if (!e && o->set_user) {

@@ -33,6 +33,9 @@ struct spawn_opts {
     const char *cwd;   /* NULL: inherited */
     int flags;
     int stdin_fd, stdout_fd, stderr_fd; /* -1: inherited */
+    /* One more fd for the child: extra_fd becomes fd extra_fd_target (>= 3) there, without
+     * close-on-exec (a readiness notification pipe). extra_fd_target 0: none. */
+    int extra_fd, extra_fd_target;
 };
 
 /*
