@@ -126,6 +126,7 @@ bench: all
 	$(Q)bash bench/exec.sh
 	$(Q)bash bench/docker.sh
 	$(Q)bash bench/files.sh
+	$(Q)bash bench/services.sh
 
 format:
 	$(Q)clang-format -i $(SRCS) $(shell find src tests/unit tests/helpers -name '*.h' -o -name '*.c' | sort -u)

@@ -10,7 +10,8 @@ build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3-pytest python3-websocket python3-docker util-linux procps curl)
 # podman (its Docker-compatible service), runc and busybox-static (the container's root
 # filesystem) are bench/docker.sh's peer; runc because crun does not run on our machines.
-bench_pkgs=(tini dumb-init hyperfine podman runc busybox-static)
+# supervisor (supervisord) is bench/services.sh's peer.
+bench_pkgs=(tini dumb-init hyperfine podman runc busybox-static supervisor)
 
 want=("${build_pkgs[@]}")
 node=false

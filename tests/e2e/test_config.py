@@ -160,13 +160,20 @@ def test_command_line_overrides_config_command(daemon_factory):
 
 
 def test_unknown_keys_warn_and_still_start(daemon_factory):
-    d = daemon_factory(config={"frobnicate": 1, "http": {"bogus_knob": True},
-                               "components": {"anything": {"goes": [1]}}})
+    d = daemon_factory(config={"frobnicate": 1, "http": {"bogus_knob": True}})
     assert d.health()["status"] == "ok"
     warnings = [line for line in d.stderr().splitlines() if "unknown" in line.lower()]
     assert any("frobnicate" in line for line in warnings), d.stderr()
     assert any("bogus_knob" in line for line in warnings), d.stderr()
-    assert not any("anything" in line for line in warnings), "components must be kept as is"
+
+
+def test_unknown_component_field_is_an_error(daemon_factory):
+    # unlike the daemon's own keys, a service definition is strict: a typo there would silently
+    # change what runs
+    d = daemon_factory(config={"components": {"anything": {"cmd": ["true"], "goes": [1]}}},
+                       ready=False)
+    assert d.wait() == 1
+    assert 'service anything: unknown field "goes"' in d.stderr()
 
 
 def test_listen_flag_overrides_config(daemon_factory):
