@@ -88,6 +88,7 @@ struct svcmgr {
 
     bool shutting_down;
     bool shutdown_reported;
+    bool in_step, step_again; /* shutdown_step is running (it is not re-entered) */
     svcmgr_done_fn done_cb;
     void *done_ud;
     struct loop_timer kick; /* reports boot/shutdown results from the loop */
@@ -737,27 +738,43 @@ static void boot_check(struct svcmgr *m)
     if (m->boot_cb) m->boot_cb(m->boot_ud, why == NULL, why ? why : "");
 }
 
+static void shutdown_pass(struct svcmgr *m);
+
+/* Stops what can be stopped now; reports when nothing is left. The transitions it causes come
+ * back here: they are folded into another pass instead of nesting. */
 static void shutdown_step(struct svcmgr *m)
 {
     if (!m->shutting_down || m->shutdown_reported) return;
+    if (m->in_step) {
+        m->step_again = true;
+        return;
+    }
+    m->in_step = true;
+    do {
+        m->step_again = false;
+        shutdown_pass(m);
+    } while (m->step_again && !m->shutdown_reported);
+    m->in_step = false;
+}
+
+static void shutdown_pass(struct svcmgr *m)
+{
     bool left = false;
     for (size_t i = 0; i < m->n; i++) {
         struct service *s = m->svcs[i];
-        if (s->state == SVC_BACKOFF || (s->state == SVC_STARTING && !has_process(s))) {
+        if (s->state == SVC_BACKOFF || (s->state == SVC_STARTING && !has_process(s)))
             stop_service(s);
-            if (m->shutdown_reported) return;
-        }
     }
     for (size_t i = 0; i < m->n; i++) {
         struct service *s = m->svcs[i];
         if (!has_process(s)) continue;
         left = true;
-        if (s->kill_phase != KILL_NONE && s->stop_asked) continue;
+        if (s->stop_asked) continue; /* on its way down */
         bool dependent_up = false;
         for (size_t j = 0; j < m->n && !dependent_up; j++)
             dependent_up = m->svcs[j] != s && has_process(m->svcs[j]) &&
                            needs_name(m->svcs[j], s->def->name);
-        if (!dependent_up && !(s->stop_asked && s->kill_phase != KILL_NONE)) stop_service(s);
+        if (!dependent_up) stop_service(s);
     }
     if (left || m->shutdown_reported) return;
     m->shutdown_reported = true;
