@@ -230,15 +230,32 @@ static void log_rotate(struct service *s, int stream)
     log_open(s, stream);
 }
 
+/* Appends to the stream's file. A file never grows past log_file_bytes, and lines are kept
+ * whole: what does not fit goes to the next file after a rotation (a line longer than a whole
+ * file is split). */
 static void log_write(struct service *s, int stream, const char *data, size_t n)
 {
-    if (s->log_fd[stream] < 0) log_open(s, stream);
-    if (s->log_fd[stream] < 0) return;
-    if (s->log_size[stream] + n > s->m->o.log_file_bytes && s->log_size[stream] > 0)
-        log_rotate(s, stream);
-    if (s->log_fd[stream] < 0) return;
-    if (sp_write_all(s->log_fd[stream], data, n) < 0) return;
-    s->log_size[stream] += n;
+    uint64_t max = s->m->o.log_file_bytes;
+    while (n > 0) {
+        if (s->log_fd[stream] < 0) log_open(s, stream);
+        if (s->log_fd[stream] < 0) return;
+        size_t room = s->log_size[stream] >= max ? 0 : (size_t)(max - s->log_size[stream]);
+        size_t k = n;
+        if (n > room) {
+            const char *nl = room ? memrchr(data, '\n', room) : NULL;
+            k = nl ? (size_t)(nl - data) + 1 : 0;
+            if (k == 0 && s->log_size[stream] > 0) {
+                log_rotate(s, stream);
+                continue;
+            }
+            if (k == 0) k = room; /* an empty file and a line longer than it */
+        }
+        if (sp_write_all(s->log_fd[stream], data, k) < 0) return;
+        s->log_size[stream] += k;
+        data += k;
+        n -= k;
+        if (n > 0) log_rotate(s, stream);
+    }
 }
 
 static void deliver_records(struct service *s, uint64_t from_seq)
@@ -918,9 +935,14 @@ static int mkdirs(const char *base, const char *sub)
     return 0;
 }
 
-/* Reads the <state dir>/services/NAME.json files. A bad file is reported and skipped, never fatal. */
+static int check_graph(struct svcmgr *m, struct svc_def *extra, struct sp_err *err);
+
+/* Reads the <state dir>/services/NAME.json files. A bad file is reported and skipped, never
+ * fatal: also one whose needs are no longer defined (the configuration changed). */
 static void load_persisted(struct svcmgr *m)
 {
+    struct svc_def *pending[SVC_MAX_SERVICES];
+    size_t npending = 0;
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/services", m->state_dir);
     DIR *dp = opendir(dir);
@@ -956,12 +978,34 @@ static void load_persisted(struct svcmgr *m)
             svcdef_free(def);
             continue;
         }
-        if (add_service(m, def, NULL) < 0) {
+        if (npending == SVC_MAX_SERVICES) {
             sp_error("service definition %s: too many services; skipped", path);
             svcdef_free(def);
+            continue;
         }
+        pending[npending++] = def;
     }
     closedir(dp);
+    /* in rounds: a definition goes in once everything it needs is in */
+    for (bool progress = true; progress && npending;) {
+        progress = false;
+        for (size_t i = 0; i < npending; i++) {
+            struct sp_err err = {0};
+            if (check_graph(m, pending[i], &err) < 0) continue;
+            if (add_service(m, pending[i], NULL) < 0) {
+                sp_error("service %s: too many services; skipped", pending[i]->name);
+                svcdef_free(pending[i]);
+            }
+            pending[i--] = pending[--npending];
+            progress = true;
+        }
+    }
+    for (size_t i = 0; i < npending; i++) {
+        struct sp_err err = {0};
+        check_graph(m, pending[i], &err);
+        sp_error("saved service definition %s skipped: %s", pending[i]->name, err.msg);
+        svcdef_free(pending[i]);
+    }
 }
 
 static int check_graph(struct svcmgr *m, struct svc_def *extra, struct sp_err *err)
@@ -993,8 +1037,9 @@ int svcmgr_load(struct svcmgr *m, struct svc_def **defs, size_t n, struct sp_err
     int e = mkdirs(m->state_dir, "logs/services");
     if (e == 0) e = mkdirs(m->state_dir, "services");
     if (e < 0) return sp_err_set(err, e, "%s: %s", m->state_dir, strerror(-e));
+    if ((r = check_graph(m, NULL, err)) < 0) return r;
     load_persisted(m);
-    return check_graph(m, NULL, err);
+    return 0;
 }
 
 void svcmgr_boot(struct svcmgr *m, svcmgr_boot_fn cb, void *ud)
