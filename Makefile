@@ -47,7 +47,7 @@ AUNIT_BINS := $(patsubst tests/unit/%.c,$(O)/asan/tests/%,$(UNIT_SRCS))
 .PHONY: FORCE all deps deps-test run test test-unit test-e2e asan test-asan bench format \
         format-check clean
 
-all: $(O)/sprite-env $(HELPERS)
+all: $(O)/sprite-env $(O)/sprite-runc $(HELPERS)
 
 deps:
 	$(Q)bash scripts/deps.sh build
@@ -77,6 +77,13 @@ $(O)/asan/obj/%.o: %.c
 $(O)/sprite-env: $(OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(REL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# sprite-runc is the same program under another name (src/main.c dispatches on it)
+$(O)/sprite-runc: $(O)/sprite-env
+	$(Q)ln -sf sprite-env $@
+
+$(O)/asan/sprite-runc: $(O)/asan/sprite-env
+	$(Q)ln -sf sprite-env $@
 
 $(O)/asan/sprite-env: $(AOBJS)
 	@$(if $(Q),echo "  LD asan $@")

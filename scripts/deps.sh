@@ -7,11 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev zlib1g-dev)
-test_pkgs=(libcmocka-dev python3-pytest python3-websocket python3-docker util-linux procps curl)
-# podman (its Docker-compatible service), runc and busybox-static (the container's root
-# filesystem) are bench/docker.sh's peer; runc because crun does not run on our machines.
+# containerd (ctr) and podman run containers with sprite-runc in the runtime tests, from a root
+# filesystem made of busybox-static
+test_pkgs=(libcmocka-dev python3-pytest python3-websocket python3-docker util-linux procps curl
+    containerd podman busybox-static)
+# Benchmarks only: tini and dumb-init (bench/init.sh), hyperfine, runc (podman's runtime in
+# bench/docker.sh, and bench/runtime.sh's peer: crun does not run on our machines), supervisor
+# (bench/services.sh). podman and busybox-static come with the test set.
 # supervisor (supervisord) is bench/services.sh's peer.
-bench_pkgs=(tini dumb-init hyperfine podman runc busybox-static supervisor)
+bench_pkgs=(tini dumb-init hyperfine runc supervisor)
 
 want=("${build_pkgs[@]}")
 node=false

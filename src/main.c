@@ -2,8 +2,8 @@
 /*
  * sprite-env: init, supervisor and API server. This file wires the modules together: it loads
  * the configuration, blocks signals and reads them from a signalfd, starts the API listeners and
- * the main process, and drives the shutdown sequence. Later roles (sprite-runc, the sprite
- * client) will be dispatched from here by the program name.
+ * the main process, and drives the shutdown sequence. Run as sprite-runc (a link to the same
+ * binary) it is the OCI runtime's command line instead (src/runtime/runc.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +28,7 @@
 #include "os/sig.h"
 #include "os/spawn.h"
 #include "proc/proc.h"
+#include "runtime/runc.h"
 #include "supervisor/mainproc.h"
 #include "supervisor/service.h"
 #include "supervisor/svcdef.h"
@@ -402,7 +403,8 @@ static int run(struct daemon *d, struct sp_err *err)
     else
         snprintf(sockpath, sizeof(sockpath), "unix:%s", d->cfg.services.socket);
     if (strcmp(sockpath, "unix:") != 0) {
-        if ((r = http_server_listen_flags(d->server, sockpath, HTTP_LISTEN_LOCAL, NULL, 0, err)) < 0)
+        if ((r = http_server_listen_flags(d->server, sockpath, HTTP_LISTEN_LOCAL, NULL, 0, err)) <
+            0)
             return r;
         sp_info("services socket: %s", sockpath + 5);
     }
@@ -441,6 +443,11 @@ int main(int argc, char **argv)
 {
     struct daemon d = {.main_exit_code = -1, .sigio = {.fd = -1}};
     struct sp_err err = {0};
+
+    /* one binary, several roles, chosen by the name it is run as */
+    const char *base = strrchr(argv[0], '/');
+    base = base ? base + 1 : argv[0];
+    if (strcmp(base, "sprite-runc") == 0) return runc_main(argc, argv, SPRITE_VERSION);
 
     config_init(&d.cfg);
     if (config_load(&d.cfg, argc, argv, &err) < 0) {

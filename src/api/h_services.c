@@ -18,12 +18,12 @@
 #include "../os/sig.h"
 #include "api_internal.h"
 
-#define STOP_WAIT_MS        10000 /* stop, delete and signal TERM/KILL wait this long */
-#define PUT_DEFAULT_MS      5000  /* the PUT stream's default duration */
-#define PUT_MAX_MS          3600000
-#define EXIT_DRAIN_MS       200            /* after an exit, output still arriving is sent */
-#define STREAM_BACKLOG_MAX  (1024 * 1024)  /* a follower not reading: stop writing beyond */
-#define LOGS_TAIL_MAX       100000
+#define STOP_WAIT_MS       10000 /* stop, delete and signal TERM/KILL wait this long */
+#define PUT_DEFAULT_MS     5000  /* the PUT stream's default duration */
+#define PUT_MAX_MS         3600000
+#define EXIT_DRAIN_MS      200           /* after an exit, output still arriving is sent */
+#define STREAM_BACKLOG_MAX (1024 * 1024) /* a follower not reading: stop writing beyond */
+#define LOGS_TAIL_MAX      100000
 
 static void respond_err(struct http_request *req, int r, const struct sp_err *err)
 {
@@ -96,8 +96,10 @@ static json_t *record_event(const struct logring_rec *rec)
         data = fixed ? json_stringn(fixed, o) : NULL;
         free(fixed);
     }
-    if (ev && data) json_object_set_new(ev, "data", data);
-    else json_decref(data);
+    if (ev && data)
+        json_object_set_new(ev, "data", data);
+    else
+        json_decref(data);
     return ev;
 }
 
@@ -141,8 +143,10 @@ static void stream_finish(struct svc_stream *st)
         snprintf(err, sizeof(err), "%s/logs/services/%s.stderr.log", st->a->ctx.state_dir,
                  st->name);
         json_t *lf = json_pack("{s:s, s:s}", "stdout", out, "stderr", err);
-        if (ev && lf) json_object_set_new(ev, "log_files", lf);
-        else json_decref(lf);
+        if (ev && lf)
+            json_object_set_new(ev, "log_files", lf);
+        else
+            json_decref(lf);
         send_event(req, ev);
     }
     req->on_abort = NULL;
@@ -202,8 +206,7 @@ static void stream_on_exit(struct svc_watch *w, int code)
 static void stream_on_state(struct svc_watch *w, enum svc_state from, enum svc_state to)
 {
     struct svc_stream *st = SP_CONTAINER_OF(w, struct svc_stream, w);
-    if (st->kind != STREAM_PUT || st->exited || to != SVC_FAILED || service_pid(w->svc) > 0)
-        return;
+    if (st->kind != STREAM_PUT || st->exited || to != SVC_FAILED || service_pid(w->svc) > 0) return;
     (void)from;
     json_t *root = service_to_json(w->svc);
     const char *why = json_string_value(json_object_get(json_object_get(root, "state"), "error"));
@@ -449,8 +452,9 @@ static void logs(struct api *a, struct http_request *req, struct service *s)
     uint64_t tail = UINT64_MAX;
     const char *t = http_query_get(req, "tail", buf, sizeof(buf));
     if (t && strcmp(t, "all") != 0 && sp_parse_u64(t, LOGS_TAIL_MAX, &tail) < 0) {
-        http_respond_error(req, 400, "invalid_tail", "tail: \"%s\" is not a number of lines up to %d or \"all\"",
-                           t, LOGS_TAIL_MAX);
+        http_respond_error(req, 400, "invalid_tail",
+                           "tail: \"%s\" is not a number of lines up to %d or \"all\"", t,
+                           LOGS_TAIL_MAX);
         return;
     }
     struct svc_stream *st = stream_new(a, req, s, STREAM_LOGS);

@@ -665,7 +665,8 @@ static int apply_flags(struct config *c, const struct parsed_flags *pf, int argc
     if (v[F_GRACEFUL].set && parse_duration_ms(v[F_GRACEFUL].value, "-graceful-shutdown-timeout", 0,
                                                86400000, &c->graceful_ms, err) < 0)
         return err->code;
-    if (v[F_SERVICES_SOCKET].set && set_str(&c->services.socket, v[F_SERVICES_SOCKET].value, err) < 0)
+    if (v[F_SERVICES_SOCKET].set &&
+        set_str(&c->services.socket, v[F_SERVICES_SOCKET].value, err) < 0)
         return err->code;
     if (v[F_COMPONENTS_DIR].set && set_str(&c->components_dir, v[F_COMPONENTS_DIR].value, err) < 0)
         return err->code;

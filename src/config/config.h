@@ -44,7 +44,8 @@ struct config_docker {
 };
 
 struct config_services {
-    char *socket;          /* the local unix socket (no token; mode 0600); NULL: <write dir>/sprite.sock, "": none */
+    char *socket; /* the local unix socket (no token; mode 0600); NULL: <write dir>/sprite.sock, "":
+                     none */
     size_t ring_bytes;     /* recent output kept in memory per service */
     size_t log_file_bytes; /* a service's log file is rotated beyond this */
     unsigned log_files;    /* rotated files kept per stream */

@@ -17,7 +17,7 @@
 #include <time.h>
 
 #define LOGRING_MIN_RECS 16
-#define PARTIAL_MIN 64
+#define PARTIAL_MIN      64
 
 void logring_init(struct logring *r, size_t cap_bytes)
 {

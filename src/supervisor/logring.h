@@ -29,7 +29,7 @@ struct logring_rec {
 };
 
 struct logring {
-    struct logring_rec *recs; /* circular array */
+    struct logring_rec *recs;  /* circular array */
     size_t nrecs, head, alloc; /* records held, index of the oldest, array capacity */
     size_t bytes;              /* data bytes held */
     size_t cap_bytes;

@@ -108,7 +108,8 @@ static void cmd_attempt(struct probe *p)
     }
     if (r < 0) {
         /* an exec failure will not mend itself: give up at once */
-        snprintf(p->last, sizeof(p->last), "ready command: %s", err.msg[0] ? err.msg : strerror(-r));
+        snprintf(p->last, sizeof(p->last), "ready command: %s",
+                 err.msg[0] ? err.msg : strerror(-r));
         char why[1700];
         snprintf(why, sizeof(why), "%s", p->last);
         p->done = true;

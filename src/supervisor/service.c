@@ -45,14 +45,14 @@ struct service {
     int exit_code;   /* of the last process that ended; -1: none yet */
     char error[512];
 
-    bool stop_asked;   /* the end of this process was asked for */
+    bool stop_asked; /* the end of this process was asked for */
     bool restart_after_stop;
     bool delete_after_stop;
     bool deleting;
-    bool failing;      /* its readiness check failed */
-    bool ready;        /* the current process passed its readiness check */
-    bool in_boot;      /* part of the boot being waited for */
-    bool need_failed;  /* it failed because a need did (not a cause of its own) */
+    bool failing;     /* its readiness check failed */
+    bool ready;       /* the current process passed its readiness check */
+    bool in_boot;     /* part of the boot being waited for */
+    bool need_failed; /* it failed because a need did (not a cause of its own) */
 
     uint64_t started_wall_ms, ready_wall_ms, ready_mono_ms, next_restart_wall_ms;
     unsigned failures; /* consecutive restarts without a stable run: the back-off exponent */
@@ -614,10 +614,13 @@ static int want_up(struct service *s, unsigned depth, struct sp_err *err)
     s->error[0] = '\0';
     s->need_failed = false;
     if (s->state == SVC_STOPPED || s->state == SVC_FAILED) s->failures = 0;
-    if (!fire(s, SVC_EV_START)) return sp_err_set(err, -EBUSY, "service %s cannot start now", s->def->name);
+    if (!fire(s, SVC_EV_START))
+        return sp_err_set(err, -EBUSY, "service %s cannot start now", s->def->name);
     for (char **n = s->def->needs; n && *n; n++) {
         struct service *d = svcmgr_find(s->m, *n);
-        if (!d) return sp_err_set(err, -ENOENT, "service %s needs %s, which is not defined", s->def->name, *n);
+        if (!d)
+            return sp_err_set(err, -ENOENT, "service %s needs %s, which is not defined",
+                              s->def->name, *n);
         int r = want_up(d, depth + 1, err);
         if (r < 0) return r;
     }
@@ -789,8 +792,8 @@ static void shutdown_pass(struct svcmgr *m)
         if (s->stop_asked) continue; /* on its way down */
         bool dependent_up = false;
         for (size_t j = 0; j < m->n && !dependent_up; j++)
-            dependent_up = m->svcs[j] != s && has_process(m->svcs[j]) &&
-                           needs_name(m->svcs[j], s->def->name);
+            dependent_up =
+                m->svcs[j] != s && has_process(m->svcs[j]) && needs_name(m->svcs[j], s->def->name);
         if (!dependent_up) stop_service(s);
     }
     if (left || m->shutdown_reported) return;
@@ -1190,9 +1193,9 @@ int svcmgr_delete(struct svcmgr *m, struct service *s, struct sp_err *err)
     (void)m;
     if (s->deleting) return 0;
     if (s->def->origin != SVC_ORIGIN_API)
-        return sp_err_set(err, -EPERM, "service %s is defined in the %s; remove it there",
-                          s->def->name,
-                          s->def->origin == SVC_ORIGIN_DIR ? "components directory" : "configuration");
+        return sp_err_set(
+            err, -EPERM, "service %s is defined in the %s; remove it there", s->def->name,
+            s->def->origin == SVC_ORIGIN_DIR ? "components directory" : "configuration");
     struct service *d = any_dependent(s);
     if (d) return sp_err_set(err, -EBUSY, "service %s is needed by %s", s->def->name, d->def->name);
     s->deleting = true;

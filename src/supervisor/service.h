@@ -124,8 +124,7 @@ pid_t service_pid(const struct service *s); /* 0 when no process */
 bool service_deleting(const struct service *s);
 const struct logring *service_log(const struct service *s);
 /* Paths of the log files. */
-void service_log_paths(const struct service *s, char *out, size_t outlen, char *err,
-                       size_t errlen);
+void service_log_paths(const struct service *s, char *out, size_t outlen, char *err, size_t errlen);
 /* The definition and the state as the API shows them: the definition's fields and "state":
  * {"name","status","pid"?,"started_at","error"?,"ready","ready_at"?,"exit_code"?,"restarts",
  * "next_restart_at"?,"waiting_for"?}. NULL when out of memory. */

@@ -23,7 +23,8 @@ static uint64_t realtime_ms(void)
 }
 
 /* Checks record seq: its data, stream, and the NUL after the data. */
-static void check_rec(const struct logring *r, uint64_t seq, int stream, const char *data, size_t len)
+static void check_rec(const struct logring *r, uint64_t seq, int stream, const char *data,
+                      size_t len)
 {
     const struct logring_rec *rec = logring_get(r, seq);
     if (!rec) fail_msg("record %llu is not held", (unsigned long long)seq);
