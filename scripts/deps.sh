@@ -14,7 +14,6 @@ test_pkgs=(libcmocka-dev python3-pytest python3-websocket python3-docker util-li
 # Benchmarks only: tini and dumb-init (bench/init.sh), hyperfine, runc (podman's runtime in
 # bench/docker.sh, and bench/runtime.sh's peer: crun does not run on our machines), supervisor
 # (bench/services.sh). podman and busybox-static come with the test set.
-# supervisor (supervisord) is bench/services.sh's peer.
 bench_pkgs=(tini dumb-init hyperfine runc supervisor)
 
 want=("${build_pkgs[@]}")
