@@ -28,6 +28,7 @@
 #include "../base/str.h"
 #include "cgroup.h"
 #include "cproc.h"
+#include "hooks.h"
 #include "rootfs.h"
 
 #define OCI_VERSION    "1.0.2"
@@ -285,6 +286,7 @@ int container_list(const char *root, char ***ids, struct sp_err *err)
 /* ---- the init ---- */
 
 struct init_ctx {
+    char state[8192]; /* the state JSON for the hooks run inside (sent with 'G') */
     const struct container_create_opts *o;
     const struct oci_spec *spec;
     char rootfs[PATH_MAX];
@@ -293,8 +295,8 @@ struct init_ctx {
     int console_fd; /* connected console socket, or -1 */
 };
 
-/* Messages on the sync socket: 'G' parent → child (go on), 'R' child → parent (ready, waiting on
- * the fifo), 'E'+text child → parent (failed). */
+/* Messages on the sync socket: 'G'+state JSON parent → child (go on), 'R' child → parent (ready,
+ * waiting on the fifo), 'E'+text child → parent (failed). */
 static void child_fail(struct init_ctx *c, const struct sp_err *e)
 {
     char msg[SP_ERR_MSG_MAX + 2];
@@ -416,7 +418,12 @@ SP_NORETURN static void init_main(struct init_ctx *c)
     char go;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* until create is done with us */
-    if (recv(c->sync_fd, &go, 1, 0) != 1 || go != 'G') _exit(1);
+    ssize_t got = recv(c->sync_fd, c->state, sizeof(c->state) - 1, 0);
+    if (got < 1 || c->state[0] != 'G') _exit(1);
+    go = c->state[0];
+    (void)go;
+    memmove(c->state, c->state + 1, (size_t)got - 1);
+    c->state[got - 1] = '\0';
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     for (int sig = 1; sig < 32; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD || sig == SIGWINCH) continue;
@@ -424,6 +431,7 @@ SP_NORETURN static void init_main(struct init_ctx *c)
     }
     if (join_namespaces(spec, true, &e) < 0) child_fail(c, &e);
     if (rootfs_prepare(spec, c->rootfs, &e) < 0) child_fail(c, &e);
+    if (hooks_run(&spec->create_container, "createContainer", c->state, &e) < 0) child_fail(c, &e);
     if (rootfs_pivot(c->rootfs, c->o->no_pivot, &e) < 0) child_fail(c, &e);
     if (p->terminal && setup_console(c->console_fd, p, true, &e) < 0) child_fail(c, &e);
     if (rootfs_finalize(spec, &e) < 0) child_fail(c, &e);
@@ -466,11 +474,32 @@ SP_NORETURN static void init_main(struct init_ctx *c)
     if (write(w, "0", 1) != 1) _exit(1);
     close(w);
     close(c->fifo_fd);
+    if (spec->start_container.n) {
+        /* the state now says running (the hooks see what start made of us) */
+        char *st = strstr(c->state, "\"creating\"");
+        if (st) memcpy(st, "\"running\" ", 10);
+        if (hooks_run(&spec->start_container, "startContainer", c->state, &e) < 0) {
+            dprintf(2, "%s\n", e.msg);
+            _exit(1);
+        }
+    }
     for (int sig = 1; sig < 32; sig++)
         signal(sig, SIG_DFL);
     execve(path, p->args, p->env);
     dprintf(2, "exec %s: %s\n", path, strerror(errno));
     _exit(cproc_exec_error_code(-errno));
+}
+
+/* The state JSON hooks get on their stdin. */
+static char *hook_state(const char *id, const char *status, pid_t pid, const char *bundle,
+                        json_t *annotations)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", OCI_VERSION, "id", id,
+                          "status", status, "pid", (int)pid, "bundle", bundle);
+    if (o && annotations) json_object_set(o, "annotations", annotations);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
 }
 
 /* ---- create ---- */
@@ -649,7 +678,25 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
             (r = write_idmap(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err)) < 0)
             goto fail;
     }
-    if (send(sv[0], "G", 1, MSG_NOSIGNAL) != 1) {
+    /* the namespaces exist, nothing is mounted yet: the hooks of the runtime's side */
+    char *state = hook_state(o->id, "creating", pid, bundle, spec->annotations);
+    if (!state) {
+        r = sp_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((r = hooks_run(&spec->prestart, "prestart", state, err)) < 0 ||
+        (r = hooks_run(&spec->create_runtime, "createRuntime", state, err)) < 0) {
+        free(state);
+        goto fail;
+    }
+    char gomsg[sizeof(c.state) + 1];
+    int gl = snprintf(gomsg, sizeof(gomsg), "G%s", state);
+    free(state);
+    if (gl < 0 || (size_t)gl >= sizeof(gomsg)) {
+        r = sp_err_set(err, -E2BIG, "the container's state (annotations) is too large");
+        goto fail;
+    }
+    if (send(sv[0], gomsg, (size_t)gl, MSG_NOSIGNAL) != gl) {
         r = sp_err_set(err, -EPIPE, "the container init died before it started");
         goto fail;
     }
@@ -719,6 +766,25 @@ int container_create(const struct container_create_opts *o, struct sp_err *err)
     return create_impl(o, &pid, err);
 }
 
+/* poststart and poststop: from the config saved at create; a failure is only a warning. */
+static void run_saved_hooks(const struct saved *s, const char *kind, const char *status)
+{
+    struct oci_spec *spec = NULL;
+    struct sp_err e = {0};
+    if (oci_spec_load(s->dir, &spec, &e) < 0) return;
+    const struct oci_hook_list *l =
+        strcmp(kind, "poststart") == 0 ? &spec->poststart : &spec->poststop;
+    if (l->n) {
+        char *state =
+            hook_state(json_string_value(json_object_get(s->j, "id")) ?: "", status,
+                       strcmp(status, "stopped") == 0 ? 0 : s->pid,
+                       json_string_value(json_object_get(s->j, "bundle")) ?: "", spec->annotations);
+        if (state && hooks_run(l, kind, state, &e) < 0) fprintf(stderr, "warning: %s\n", e.msg);
+        free(state);
+    }
+    oci_spec_free(spec);
+}
+
 /* ---- start ---- */
 
 int container_start(const char *root, const char *id, struct sp_err *err)
@@ -764,6 +830,7 @@ int container_start(const char *root, const char *id, struct sp_err *err)
         goto out;
     }
     unlink(fifo);
+    run_saved_hooks(&s, "poststart", "running");
 out:
     saved_clear(&s);
     return r;
@@ -838,6 +905,7 @@ static int destroy(struct saved *s, struct sp_err *err)
         if (s->cgroup_owned && cgroup_destroy(cg, err) < 0) r = err->code;
         cgroup_free(cg);
     }
+    run_saved_hooks(s, "poststop", "stopped");
     rm_rf_dir(s->dir);
     return r;
 }
