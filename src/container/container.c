@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -293,6 +294,8 @@ struct init_ctx {
     int sync_fd;    /* the child's end */
     int fifo_fd;    /* O_PATH to exec.fifo */
     int console_fd; /* connected console socket, or -1 */
+    char overlay[PATH_MAX +
+                 16]; /* host-root mode: <state dir>/overlay (upper, work, merged); "" otherwise */
 };
 
 /* Messages on the sync socket: 'G'+state JSON parent → child (go on), 'R' child → parent (ready,
@@ -410,6 +413,24 @@ static int write_sysctls(const struct oci_spec *spec, struct sp_err *err)
     return 0;
 }
 
+/* Host-root mode (the seed Reaper's "overlay protects the host"): the root is the host's own
+ * file system seen through an overlay whose upper layer lives in the state directory, so the
+ * container reads everything the host has and its writes never reach the host. Mounted in the
+ * container's mount namespace, which is made private first so nothing propagates back. */
+static int mount_host_overlay(struct init_ctx *c, struct sp_err *err)
+{
+    char upper[PATH_MAX + 32], work[PATH_MAX + 32], data[3 * PATH_MAX];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return sp_err_set(err, -errno, "making / private: %s", strerror(errno));
+    snprintf(upper, sizeof(upper), "%s/upper", c->overlay);
+    snprintf(work, sizeof(work), "%s/work", c->overlay);
+    snprintf(data, sizeof(data), "lowerdir=/,upperdir=%s,workdir=%s", upper, work);
+    if (mount("overlay", c->rootfs, "overlay", 0, data) < 0)
+        return sp_err_set(err, -errno, "mounting the host-root overlay on %s: %s", c->rootfs,
+                          strerror(errno));
+    return 0;
+}
+
 SP_NORETURN static void init_main(struct init_ctx *c)
 {
     const struct oci_spec *spec = c->spec;
@@ -430,6 +451,7 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         signal(sig, on_term);
     }
     if (join_namespaces(spec, true, &e) < 0) child_fail(c, &e);
+    if (c->overlay[0] && mount_host_overlay(c, &e) < 0) child_fail(c, &e);
     if (rootfs_prepare(spec, c->rootfs, &e) < 0) child_fail(c, &e);
     if (hooks_run(&spec->create_container, "createContainer", c->state, &e) < 0) child_fail(c, &e);
     if (rootfs_pivot(c->rootfs, c->o->no_pivot, &e) < 0) child_fail(c, &e);
@@ -579,8 +601,22 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
         r = sp_err_set(err, -EINVAL, "config.json: process is required");
         goto fail;
     }
+    const char *hr = json_string_value(json_object_get(spec->annotations, "run.sprite.host-root"));
+    bool host_root = strcmp(spec->root_path, "/") == 0 || (hr && strcmp(hr, "true") == 0);
     char rootfs_in[PATH_MAX * 2];
-    if (spec->root_path[0] == '/')
+    if (host_root) {
+        snprintf(c.overlay, sizeof(c.overlay), "%s/overlay", dir);
+        snprintf(rootfs_in, sizeof(rootfs_in), "%s/merged", c.overlay);
+        static const char *const sub[] = {"", "/upper", "/work", "/merged"};
+        for (size_t k = 0; k < 4; k++) {
+            char d[PATH_MAX + 48];
+            snprintf(d, sizeof(d), "%s%s", c.overlay, sub[k]);
+            if (mkdir(d, 0700) < 0) {
+                r = sp_err_set(err, -errno, "creating %s: %s", d, strerror(errno));
+                goto fail;
+            }
+        }
+    } else if (spec->root_path[0] == '/')
         snprintf(rootfs_in, sizeof(rootfs_in), "%s", spec->root_path);
     else
         snprintf(rootfs_in, sizeof(rootfs_in), "%s/%s", bundle, spec->root_path);
