@@ -512,6 +512,34 @@ SP_NORETURN static void init_main(struct init_ctx *c)
     _exit(cproc_exec_error_code(-errno));
 }
 
+/* linux.resources, with the devices every container gets after the config's own rules (as runc
+ * does): mknod of anything, and the default devices, the console, the ptys and tun. */
+static int apply_resources(struct cgroup *cg, json_t *resources, struct sp_err *err)
+{
+    static const char *const allow[][4] = {
+        {"c", NULL, NULL, "m"}, {"b", NULL, NULL, "m"},    {"c", "1", "3", "rwm"},
+        {"c", "1", "5", "rwm"}, {"c", "1", "7", "rwm"},    {"c", "1", "8", "rwm"},
+        {"c", "1", "9", "rwm"}, {"c", "5", "0", "rwm"},    {"c", "5", "1", "rwm"},
+        {"c", "5", "2", "rwm"}, {"c", "136", NULL, "rwm"}, {"c", "10", "200", "rwm"},
+    };
+    json_t *res = resources ? json_deep_copy(resources) : json_object();
+    json_t *devs = res ? json_object_get(res, "devices") : NULL;
+    if (res && !json_is_array(devs)) {
+        devs = json_array();
+        json_object_set_new(res, "devices", devs);
+    }
+    for (size_t i = 0; devs && i < sizeof(allow) / sizeof(allow[0]); i++) {
+        json_t *d =
+            json_pack("{s:b, s:s, s:s}", "allow", 1, "type", allow[i][0], "access", allow[i][3]);
+        if (d && allow[i][1]) json_object_set_new(d, "major", json_integer(atoi(allow[i][1])));
+        if (d && allow[i][2]) json_object_set_new(d, "minor", json_integer(atoi(allow[i][2])));
+        json_array_append_new(devs, d);
+    }
+    int r = res ? cgroup_apply(cg, res, err) : sp_err_set(err, -ENOMEM, "out of memory");
+    json_decref(res);
+    return r;
+}
+
 /* The state JSON hooks get on their stdin. */
 static char *hook_state(const char *id, const char *status, pid_t pid, const char *bundle,
                         json_t *annotations)
@@ -671,7 +699,7 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
         goto fail;
     }
     if ((r = cgroup_create(spec->cgroups_path, o->id, &cg, &cg_created, err)) < 0) goto fail;
-    if (spec->resources && (r = cgroup_apply(cg, spec->resources, err)) < 0) goto fail;
+    if ((r = apply_resources(cg, spec->resources, err)) < 0) goto fail;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         r = sp_err_set(err, -errno, "socketpair: %s", strerror(errno));
         goto fail;
