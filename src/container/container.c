@@ -29,6 +29,7 @@
 #include "../base/str.h"
 #include "cgroup.h"
 #include "cproc.h"
+#include "cseccomp.h"
 #include "hooks.h"
 #include "rootfs.h"
 
@@ -291,15 +292,17 @@ struct init_ctx {
     const struct container_create_opts *o;
     const struct oci_spec *spec;
     char rootfs[PATH_MAX];
-    int sync_fd;    /* the child's end */
-    int fifo_fd;    /* O_PATH to exec.fifo */
-    int console_fd; /* connected console socket, or -1 */
-    char overlay[PATH_MAX +
-                 16]; /* host-root mode: <state dir>/overlay (upper, work, merged); "" otherwise */
+    int sync_fd;              /* the child's end */
+    int fifo_fd;              /* O_PATH to exec.fifo */
+    int console_fd;           /* connected console socket, or -1 */
+    struct cseccomp *seccomp; /* built by create, loaded by the init; NULL: none */
+    /* host-root mode: <state dir>/overlay (upper, work, merged); "" otherwise */
+    char overlay[PATH_MAX + 16];
 };
 
-/* Messages on the sync socket: 'G'+state JSON parent → child (go on), 'R' child → parent (ready,
- * waiting on the fifo), 'E'+text child → parent (failed). */
+/* Messages on the sync socket: 'G'+state JSON parent → child (go on), 'C' parent → child (you
+ * are in your cgroup), 'R' child → parent (ready, waiting on the fifo), 'E'+text child → parent
+ * (failed). */
 static void child_fail(struct init_ctx *c, const struct sp_err *e)
 {
     char msg[SP_ERR_MSG_MAX + 2];
@@ -453,6 +456,8 @@ SP_NORETURN static void init_main(struct init_ctx *c)
     if (join_namespaces(spec, true, &e) < 0) child_fail(c, &e);
     if (c->overlay[0] && mount_host_overlay(c, &e) < 0) child_fail(c, &e);
     if (rootfs_prepare(spec, c->rootfs, &e) < 0) child_fail(c, &e);
+    char joined;
+    if (recv(c->sync_fd, &joined, 1, 0) != 1 || joined != 'C') _exit(1);
     if (hooks_run(&spec->create_container, "createContainer", c->state, &e) < 0) child_fail(c, &e);
     if (rootfs_pivot(c->rootfs, c->o->no_pivot, &e) < 0) child_fail(c, &e);
     if (p->terminal && setup_console(c->console_fd, p, true, &e) < 0) child_fail(c, &e);
@@ -474,6 +479,9 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         close(fd);
     }
     if (cproc_rlimits(p, &e) < 0) child_fail(c, &e);
+    /* seccomp: without no_new_privs it must be loaded while we still hold CAP_SYS_ADMIN;
+     * with it, as late as possible (runc's order) */
+    if (c->seccomp && !p->no_new_privileges && cseccomp_load(c->seccomp, &e) < 0) child_fail(c, &e);
     if (cproc_identity(p, &e) < 0) child_fail(c, &e);
     if (cproc_cwd_umask(p, &e) < 0) child_fail(c, &e);
     char path[PATH_MAX];
@@ -482,6 +490,7 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         sp_err_set(&e, -errno, "prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
         child_fail(c, &e);
     }
+    if (c->seccomp && p->no_new_privileges && cseccomp_load(c->seccomp, &e) < 0) child_fail(c, &e);
     /* only stdio and the preserved fds go on; ours are close-on-exec */
     syscall(SYS_close_range, 3 + c->o->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
     fcntl(c->fifo_fd, F_SETFD, FD_CLOEXEC);
@@ -661,6 +670,7 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
                        "cannot allocate tty if runc will detach without setting console socket");
         goto fail;
     }
+    if (spec->seccomp && (r = cseccomp_build(spec->seccomp, &c.seccomp, err)) < 0) goto fail;
     if (!spec->process.terminal && o->console_socket) {
         r = sp_err_set(err, -EINVAL,
                        "cannot use console socket if runc will not detach or "
@@ -736,7 +746,6 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
     sp_closep(&sv[1]);
     sp_closep(&console_fd);
 
-    if ((r = cgroup_enter(cg, pid, err)) < 0) goto fail;
     if (spec->ns[OCI_NS_USER].wanted && !spec->ns[OCI_NS_USER].path) {
         if ((r = write_idmap(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err)) < 0 ||
             (r = write_idmap(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err)) < 0)
@@ -761,6 +770,14 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
         goto fail;
     }
     if (send(sv[0], gomsg, (size_t)gl, MSG_NOSIGNAL) != gl) {
+        r = sp_err_set(err, -EPIPE, "the container init died before it started");
+        goto fail;
+    }
+    /* Moving a task between v1 cgroups can cost an RCU grace period (20 ms and more): it is
+     * done while the init builds its root file system, which needs no cgroup, and the init
+     * waits for 'C' before anything that must be accounted or limited. */
+    if ((r = cgroup_enter(cg, pid, err)) < 0) goto fail;
+    if (send(sv[0], "C", 1, MSG_NOSIGNAL) != 1) {
         r = sp_err_set(err, -EPIPE, "the container init died before it started");
         goto fail;
     }
@@ -800,6 +817,7 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
     sp_close(pidns_fd);
     sp_close(saved_pidns);
     cgroup_free(cg);
+    cseccomp_free(c.seccomp);
     oci_spec_free(spec);
     return 0;
 
@@ -820,6 +838,7 @@ fail:
     sp_close(pidns_fd);
     sp_close(saved_pidns);
     if (dir_made) rm_rf_dir(dir);
+    cseccomp_free(c.seccomp);
     oci_spec_free(spec);
     return r;
 }
@@ -950,7 +969,11 @@ static int destroy(struct saved *s, struct sp_err *err)
     struct cgroup *cg = NULL;
     struct sp_err e = {0};
     if (s->cgroup && cgroup_open(s->cgroup, &cg, &e) == 0) {
-        cgroup_kill_all(cg, SIGKILL, &e);
+        /* an empty cgroup (the usual case: the init is gone) needs no freeze-kill-thaw */
+        pid_t *pids = NULL;
+        size_t n = 0;
+        if (cgroup_pids(cg, &pids, &n, &e) < 0 || n > 0) cgroup_kill_all(cg, SIGKILL, &e);
+        free(pids);
         if (cgroup_is_frozen(cg)) cgroup_freeze(cg, false, &e);
     }
     if (init_alive(s)) kill(s->pid, SIGKILL);
@@ -1051,6 +1074,7 @@ int container_update(const char *root, const char *id, json_t *resources, struct
 
 struct exec_ctx {
     const struct oci_process *p;
+    struct cseccomp *seccomp; /* the container's filter, NULL: none */
     pid_t init;
     int console_fd;
     unsigned preserve_fds;
@@ -1118,14 +1142,16 @@ SP_NORETURN static void exec_child(struct exec_ctx *x)
             close(fd);
         }
     }
-    if (cproc_rlimits(p, &e) < 0 || cproc_identity(p, &e) < 0 || cproc_cwd_umask(p, &e) < 0)
-        exec_fail(x, &e);
+    if (cproc_rlimits(p, &e) < 0) exec_fail(x, &e);
+    if (x->seccomp && !p->no_new_privileges && cseccomp_load(x->seccomp, &e) < 0) exec_fail(x, &e);
+    if (cproc_identity(p, &e) < 0 || cproc_cwd_umask(p, &e) < 0) exec_fail(x, &e);
     char path[PATH_MAX];
     if (cproc_lookup(p, path, sizeof(path), &e) < 0) exec_fail(x, &e);
     if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         sp_err_set(&e, -errno, "prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
         exec_fail(x, &e);
     }
+    if (x->seccomp && p->no_new_privileges && cseccomp_load(x->seccomp, &e) < 0) exec_fail(x, &e);
     syscall(SYS_close_range, 3 + x->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
     fcntl(x->report_fd, F_SETFD, FD_CLOEXEC);
     execve(path, p->args, p->env);
@@ -1139,6 +1165,7 @@ int container_exec(const char *root, const char *id, const struct oci_process *p
 {
     struct saved s;
     struct cgroup *cg = NULL;
+    struct cseccomp *filter = NULL;
     int rep[2] = {-1, -1}, console_fd = -1, pidpipe[2] = {-1, -1};
     int r = load_saved(root, id, &s, err);
     if (r < 0) goto out;
@@ -1160,6 +1187,17 @@ int container_exec(const char *root, const char *id, const struct oci_process *p
         struct sp_err e = {0};
         cgroup_open(s.cgroup, &cg, &e);
     }
+    {
+        /* the container's seccomp filter applies to what is exec'd in it too */
+        struct oci_spec *spec = NULL;
+        if (oci_spec_load(s.dir, &spec, err) < 0) {
+            r = err->code;
+            goto out;
+        }
+        r = spec->seccomp ? cseccomp_build(spec->seccomp, &filter, err) : 0;
+        oci_spec_free(spec);
+        if (r < 0) goto out;
+    }
     if (pipe2(rep, O_CLOEXEC) < 0 || pipe2(pidpipe, O_CLOEXEC) < 0) {
         r = sp_err_set(err, -errno, "pipe: %s", strerror(errno));
         goto out;
@@ -1175,6 +1213,7 @@ int container_exec(const char *root, const char *id, const struct oci_process *p
     }
     if (mid == 0) {
         struct exec_ctx x = {.p = process,
+                             .seccomp = filter,
                              .init = s.pid,
                              .console_fd = console_fd,
                              .preserve_fds = o->preserve_fds,
@@ -1235,6 +1274,7 @@ out:
     sp_close(pidpipe[0]);
     sp_close(pidpipe[1]);
     sp_close(console_fd);
+    cseccomp_free(filter);
     cgroup_free(cg);
     saved_clear(&s);
     return r;
