@@ -229,23 +229,6 @@ static int load_services(struct daemon *d, struct sp_err *err)
     return r;
 }
 
-/* mkdir -p with mode 0700 for the directories we create. */
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf)) return -ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0700) < 0 && errno != EEXIST) return -errno;
-        buf[i] = c;
-    }
-    return 0;
-}
-
 static const char *default_write_dir(char *buf, size_t len)
 {
     if (geteuid() == 0) return "/var/lib/sprite-env";
@@ -266,7 +249,7 @@ static int setup_token(struct daemon *d, struct sp_err *err)
         return 0;
     }
     const char *dir = d->state_dir;
-    int r = mkdir_p(dir);
+    int r = sp_mkdir_p(dir, 0700);
     if (r < 0) return sp_err_set(err, r, "state directory %s: %s", dir, strerror(-r));
     /* The token lives here: refuse a directory someone else could have planted or can read. */
     struct stat st;
@@ -333,7 +316,7 @@ static int run(struct daemon *d, struct sp_err *err)
         return sp_err_set(err, r, "signalfd: %s", strerror(-r));
     if ((r = reaper_new(&d->reaper, err)) < 0) return r;
     if ((r = setup_token(d, err)) < 0) return r;
-    if ((r = mkdir_p(d->state_dir)) < 0)
+    if ((r = sp_mkdir_p(d->state_dir, 0700)) < 0)
         return sp_err_set(err, r, "state directory %s: %s", d->state_dir, strerror(-r));
     if ((r = load_services(d, err)) < 0) return r;
 
@@ -359,7 +342,8 @@ static int run(struct daemon *d, struct sp_err *err)
     if (d->cfg.exec.transcripts) {
         char tdir[4200];
         snprintf(tdir, sizeof(tdir), "%s/transcripts", d->state_dir);
-        if ((r = mkdir_p(d->state_dir)) < 0 || (r = proc_table_set_transcripts(d->procs, tdir)) < 0)
+        if ((r = sp_mkdir_p(d->state_dir, 0700)) < 0 ||
+            (r = proc_table_set_transcripts(d->procs, tdir)) < 0)
             return sp_err_set(err, r, "transcripts in %s: %s", tdir, strerror(-r));
     }
 

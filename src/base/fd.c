@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -70,4 +72,20 @@ int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned 
     if (r == 0 && rename(tmp, path) < 0) r = -errno;
     if (r < 0) unlink(tmp);
     return r;
+}
+
+int sp_mkdir_p(const char *path, unsigned mode)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf)) return -ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST) return -errno;
+        buf[i] = c;
+    }
+    return 0;
 }

@@ -17,5 +17,8 @@ void sp_close(int fd);
 void sp_closep(int *fd);
 /* Writes a whole file atomically: temp file in the same dir, fsync, rename. 0 or -errno. */
 int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode);
+/* mkdir -p: every missing directory of path is created with mode (existing ones are kept as
+ * they are). 0 or -errno (-ENAMETOOLONG beyond PATH_MAX). */
+int sp_mkdir_p(const char *path, unsigned mode);
 
 #endif

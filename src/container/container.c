@@ -136,22 +136,6 @@ static void rm_rf_dir(const char *path)
     rmdir(path);
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(buf)) return -ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') continue;
-        char ch = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0700) < 0 && errno != EEXIST) return -errno;
-        buf[i] = ch;
-    }
-    return 0;
-}
-
 /* ---- the saved state ---- */
 
 struct saved {
@@ -617,7 +601,7 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
     int r;
 
     if ((r = state_dir(o->root, o->id, dir, sizeof(dir), err)) < 0) return r;
-    if ((r = mkdir_p(o->root)) < 0)
+    if ((r = sp_mkdir_p(o->root, 0700)) < 0)
         return sp_err_set(err, r, "creating the state root %s: %s", o->root, strerror(-r));
     if (mkdir(dir, 0700) < 0) {
         if (errno == EEXIST)

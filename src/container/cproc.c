@@ -2,6 +2,8 @@
 /* Becoming a container's process: see cproc.h. */
 #include "cproc.h"
 
+#include "../base/fd.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -94,27 +96,11 @@ int cproc_identity(const struct oci_process *p, struct sp_err *err)
     return 0;
 }
 
-static int mkdir_all(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(buf)) return -ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') continue;
-        char ch = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST) return -errno;
-        buf[i] = ch;
-    }
-    return 0;
-}
-
 int cproc_cwd_umask(const struct oci_process *p, struct sp_err *err)
 {
     const char *cwd = p->cwd ? p->cwd : "/";
     if (chdir(cwd) < 0) {
-        int r = errno == ENOENT ? mkdir_all(cwd) : -errno;
+        int r = errno == ENOENT ? sp_mkdir_p(cwd, 0755) : -errno;
         if (r < 0 || chdir(cwd) < 0)
             return sp_err_set(err, r < 0 ? r : -errno,
                               "chdir to cwd (\"%s\") set in config.json failed: %s", cwd,
