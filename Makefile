@@ -109,7 +109,8 @@ run: deps
 	$(Q)bash scripts/run.sh
 
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(O)/asan/sprite-env $(AUNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(O)/asan/sprite-env $(O)/asan/sprite-runc \
+	    $(AUNIT_BINS)
 	$(Q)$(MAKE) --no-print-directory test-unit test-e2e test-asan
 	$(Q)if command -v clang-format >/dev/null; then $(MAKE) --no-print-directory format-check; \
 	    else echo "clang-format not installed: format check skipped"; fi
@@ -120,7 +121,7 @@ test-unit: $(UNIT_BINS)
 test-e2e: all
 	$(Q)$(PYTHON) -m pytest -q tests/e2e
 
-asan: $(O)/asan/sprite-env $(AUNIT_BINS)
+asan: $(O)/asan/sprite-env $(O)/asan/sprite-runc $(AUNIT_BINS)
 
 test-asan: asan $(HELPERS)
 	$(Q)set -e; for t in $(AUNIT_BINS); do echo "== $$t (asan)"; $$t; done

@@ -533,6 +533,14 @@ static int apply_resources(struct cgroup *cg, json_t *resources, struct sp_err *
     return r;
 }
 
+/* The host id of the container's id 0 (0 without a mapping). */
+static unsigned root_host_id(const struct oci_idmap *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].container_id == 0) return m[i].host_id;
+    return 0;
+}
+
 /* The state JSON hooks get on their stdin. */
 static char *hook_state(const char *id, const char *status, pid_t pid, const char *bundle,
                         json_t *annotations)
@@ -678,7 +686,11 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
     }
 
     snprintf(path, sizeof(path), "%s/exec.fifo", dir);
-    if (mkfifo(path, 0600) < 0) {
+    /* the init opens it for writing after it has become the container's user: 0622 (as runc),
+     * owned by the container's root */
+    if (mkfifo(path, 0622) < 0 || chmod(path, 0622) < 0 ||
+        chown(path, root_host_id(spec->uid_mappings, spec->n_uid_mappings),
+              root_host_id(spec->gid_mappings, spec->n_gid_mappings)) < 0) {
         r = sp_err_set(err, -errno, "mkfifo %s: %s", path, strerror(errno));
         goto fail;
     }

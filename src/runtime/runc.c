@@ -271,8 +271,13 @@ static int cmd_ps(int argc, char **argv, int i)
     struct opt opts[] = {{"format", 'f', true, NULL, NULL}, {NULL, 0, false, NULL, NULL}};
     int rc = parse_opts(argc, argv, &i, opts, "ps");
     if (rc == 0) rc = need_args(argc, i, 1, "ps", false);
-    if (rc) return rc;
-    const char *fmt = opt(opts, "format") ? opt(opts, "format") : "table";
+    if (rc) {
+        free_opts(opts);
+        return rc;
+    }
+    char fmt[16];
+    snprintf(fmt, sizeof(fmt), "%s", opt(opts, "format") ? opt(opts, "format") : "table");
+    free_opts(opts);
     pid_t *pids;
     size_t n;
     struct sp_err err = {0};
@@ -309,21 +314,22 @@ static int cmd_list(int argc, char **argv, int i)
                          {"quiet", 'q', false, NULL, NULL},
                          {NULL, 0, false, NULL, NULL}};
     int rc = parse_opts(argc, argv, &i, opts, "list");
+    bool json = opt(opts, "format") && strcmp(opt(opts, "format"), "json") == 0;
+    bool quiet = opt(opts, "quiet") != NULL;
+    free_opts(opts);
     if (rc) return rc;
     char **ids;
     struct sp_err err = {0};
     if (container_list(g.root, &ids, &err) < 0) return fail("%s", err.msg);
-    const char *fmt = opt(opts, "format") ? opt(opts, "format") : "table";
-    bool json = strcmp(fmt, "json") == 0;
     json_t *arr = json ? json_array() : NULL;
-    if (!json && !opt(opts, "quiet"))
+    if (!json && !quiet)
         printf("%-12s %-8s %-10s %-40s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
     for (size_t k = 0; ids[k]; k++) {
         struct container_info info;
         if (container_state(g.root, ids[k], &info, &err) < 0) continue;
         if (json)
             json_array_append_new(arr, container_info_json(&info));
-        else if (opt(opts, "quiet"))
+        else if (quiet)
             printf("%s\n", info.id);
         else
             printf("%-12s %-8d %-10s %-40s %s\n", info.id, (int)info.pid,
@@ -486,9 +492,10 @@ static int cmd_spec(int argc, char **argv, int i)
                          {"rootless", 0, false, NULL, NULL},
                          {NULL, 0, false, NULL, NULL}};
     int rc = parse_opts(argc, argv, &i, opts, "spec");
-    if (rc) return rc;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/config.json", opt(opts, "bundle") ? opt(opts, "bundle") : ".");
+    free_opts(opts);
+    if (rc) return rc;
     if (access(path, F_OK) == 0) return fail("File %s exists. Remove it first", path);
     static const char spec[] =
         "{\n"
@@ -566,7 +573,10 @@ int runc_main(int argc, char **argv, const char *version)
     memset(&g, 0, sizeof(g));
     g.version = version;
     int rc = parse_opts(argc, argv, &i, gopts, RUNC_NAME);
-    if (rc) return rc;
+    if (rc) {
+        free_opts(gopts);
+        return rc;
+    }
     g.log = opt(gopts, "log");
     const char *fmt = opt(gopts, "log-format");
     if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "text") != 0) {
