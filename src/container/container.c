@@ -438,6 +438,12 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         signal(sig, on_term);
     }
     if (join_namespaces(spec, true, &e) < 0) child_fail(c, &e);
+    if (spec->ns[OCI_NS_USER].wanted && !spec->ns[OCI_NS_USER].path &&
+        (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+        /* a new user namespace: become its root (the parent has written the maps) */
+        sp_err_set(&e, -errno, "becoming root in the user namespace: %s", strerror(errno));
+        child_fail(c, &e);
+    }
     if (c->overlay[0] && mount_host_overlay(c, &e) < 0) child_fail(c, &e);
     if (rootfs_prepare(spec, c->rootfs, &e) < 0) child_fail(c, &e);
     char joined;
@@ -773,8 +779,9 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
      * done while the init builds its root file system, which needs no cgroup, and the init
      * waits for 'C' before anything that must be accounted or limited. */
     if ((r = cgroup_enter(cg, pid, err)) < 0) goto fail;
-    if (send(sv[0], "C", 1, MSG_NOSIGNAL) != 1) {
-        r = sp_err_set(err, -EPIPE, "the container init died before it started");
+    /* an init that failed meanwhile has its reason waiting below: read it rather than EPIPE */
+    if (send(sv[0], "C", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE) {
+        r = sp_err_set(err, -errno, "the container init died before it started");
         goto fail;
     }
     char msg[SP_ERR_MSG_MAX + 2];

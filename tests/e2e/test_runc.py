@@ -883,6 +883,27 @@ def test_user_switching(runc):
     assert lines[1] == "1000:1000"
 
 
+def test_user_namespace_with_mappings(runc):
+    """A new user namespace with uid/gid mappings: the process is root inside, its ids map to
+    the host range given, and host files whose owner is not mapped show as the overflow id."""
+    cid = new_id()
+    cfg = runc.config(["sh", "-c", "id; cat /proc/self/uid_map /proc/self/gid_map; "
+                       "stat -c %u /bin/busybox"], cid)
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    # a fresh sysfs needs a network namespace owned by the user namespace: keep it simple
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/sys"]
+    r = runc.run(cid, None, cfg)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("uid=0(root) gid=0(root)") or lines[0].startswith("uid=0 gid=0"), \
+        lines
+    assert lines[1].split() == ["0", "200000", "65536"], lines
+    assert lines[2].split() == ["0", "200000", "65536"], lines
+    assert lines[3] == "65534", lines
+
+
 def test_cgroup_limits_applied_and_removed(runc):
     cid = new_id()
     cfg = runc.config(["sleep", "1000"], cid)
