@@ -904,6 +904,30 @@ def test_user_namespace_with_mappings(runc):
     assert lines[3] == "65534", lines
 
 
+@pytest.mark.parametrize("how", ["root-path", "annotation"])
+def test_host_root_overlay_protects_the_host(runc, how):
+    """Host-root mode: the process sees the host's own files (here /etc/debian_version), and
+    what it writes, even over a host file, never reaches the host."""
+    cid = new_id()
+    marker = f"/etc/sprite-e2e-{cid}"
+    script = (f"cat /etc/debian_version; echo changed > {marker}; cat {marker}; "
+              "echo clobbered >> /etc/debian_version && echo appended")
+    cfg = runc.config(["/bin/sh", "-c", script], cid, tmp=False)
+    cfg["process"]["env"] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    if how == "root-path":
+        cfg["root"] = {"path": "/", "readonly": False}
+    else:
+        cfg["root"] = {"path": str(runc.rootfs), "readonly": False}
+        cfg["annotations"] = {"run.sprite.host-root": "true"}
+    before = open("/etc/debian_version").read()
+    r = runc.run(cid, None, cfg)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines == [before.strip(), "changed", "appended"], lines
+    assert not os.path.exists(marker)
+    assert open("/etc/debian_version").read() == before
+
+
 def test_cgroup_limits_applied_and_removed(runc):
     cid = new_id()
     cfg = runc.config(["sleep", "1000"], cid)
