@@ -137,19 +137,37 @@ static int write_json_atomic(const char *path, json_t *j, unsigned mode)
     return r;
 }
 
+/* Removes the entries of the directory dfd (which it closes), never following a symlink: a
+ * container controls what is under its state directory (the host-root overlay's upper layer). */
+static void rm_rf_at(int dfd, unsigned depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0 || errno != EISDIR) continue;
+        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0 && depth < 256)
+            rm_rf_at(sub, depth + 1);
+        else if (sub >= 0)
+            close(sub);
+        unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
 static void rm_rf_dir(const char *path)
 {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-            char p[PATH_MAX];
-            snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-            if (unlink(p) < 0 && errno == EISDIR) rm_rf_dir(p);
-        }
-        closedir(d);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        unlink(path); /* a symlink (or a file) where the directory should be: only it goes */
+        return;
     }
+    rm_rf_at(fd, 0);
     rmdir(path);
 }
 
@@ -289,7 +307,7 @@ int container_list(const char *root, char ***ids, struct sp_err *err)
 /* ---- the init ---- */
 
 struct init_ctx {
-    char state[8192]; /* the state JSON for the hooks run inside (sent with 'G') */
+    char *state; /* the state JSON for the hooks run inside (sent with 'G'; the init's copy) */
     const struct container_create_opts *o;
     const struct oci_spec *spec;
     char rootfs[PATH_MAX];
@@ -311,6 +329,24 @@ static void child_fail(struct init_ctx *c, const struct sp_err *e)
     if (send(c->sync_fd, msg, (size_t)n, MSG_NOSIGNAL) < 0) {
     }
     _exit(1);
+}
+
+/* Marks every fd from lowest up close-on-exec (close_range, or a walk of /proc/self/fd where it
+ * is missing): nothing of ours may reach the container's program. */
+static int cloexec_from(int lowest, struct sp_err *err)
+{
+    if (syscall(SYS_close_range, (unsigned)lowest, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return sp_err_set(err, -errno, "listing /proc/self/fd: %s", strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int fd = atoi(de->d_name);
+        if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd < lowest || fd == dirfd(d)) continue;
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    }
+    closedir(d);
+    return 0;
 }
 
 static void on_term(int sig)
@@ -443,10 +479,11 @@ SP_NORETURN static void init_main(struct init_ctx *c)
     char go;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* until create is done with us */
-    ssize_t got = recv(c->sync_fd, c->state, sizeof(c->state) - 1, 0);
-    if (got < 1 || c->state[0] != 'G') _exit(1);
-    go = c->state[0];
-    (void)go;
+    /* the message's size first (a SOCK_SEQPACKET message comes whole) */
+    ssize_t size = recv(c->sync_fd, &go, 1, MSG_PEEK | MSG_TRUNC);
+    if (size < 1 || !(c->state = malloc((size_t)size + 1))) _exit(1);
+    ssize_t got = recv(c->sync_fd, c->state, (size_t)size, 0);
+    if (got != size || c->state[0] != 'G') _exit(1);
     memmove(c->state, c->state + 1, (size_t)got - 1);
     c->state[got - 1] = '\0';
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
@@ -455,6 +492,12 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         signal(sig, on_term);
     }
     if (join_namespaces(spec, true, &e) < 0) child_fail(c, &e);
+    /* a session keyring of its own, not the caller's (unless --no-new-keyring) */
+    if (!c->o->no_new_keyring &&
+        syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, NULL) < 0 && errno != ENOSYS) {
+        sp_err_set(&e, -errno, "could not create session key: %s", strerror(errno));
+        child_fail(c, &e);
+    }
     if (spec->ns[OCI_NS_USER].wanted && !spec->ns[OCI_NS_USER].path &&
         (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
         /* a new user namespace: become its root (the parent has written the maps) */
@@ -486,6 +529,8 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         close(fd);
     }
     if (cproc_rlimits(p, &e) < 0) child_fail(c, &e);
+    /* only stdio and the preserved fds go on (before seccomp, which may forbid close_range) */
+    if (cloexec_from(3 + (int)c->o->preserve_fds, &e) < 0) child_fail(c, &e);
     /* seccomp: without no_new_privs it must be loaded while we still hold CAP_SYS_ADMIN;
      * with it, as late as possible (runc's order) */
     if (c->seccomp && !p->no_new_privileges && cseccomp_load(c->seccomp, &e) < 0) child_fail(c, &e);
@@ -498,8 +543,6 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         child_fail(c, &e);
     }
     if (c->seccomp && p->no_new_privileges && cseccomp_load(c->seccomp, &e) < 0) child_fail(c, &e);
-    /* only stdio and the preserved fds go on; ours are close-on-exec */
-    syscall(SYS_close_range, 3 + c->o->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
     fcntl(c->fifo_fd, F_SETFD, FD_CLOEXEC);
     if (send(c->sync_fd, "R", 1, MSG_NOSIGNAL) != 1) _exit(1);
     close(c->sync_fd);
@@ -514,8 +557,8 @@ SP_NORETURN static void init_main(struct init_ctx *c)
     close(c->fifo_fd);
     if (spec->start_container.n) {
         /* the state now says running (the hooks see what start made of us) */
-        char *st = strstr(c->state, "\"creating\"");
-        if (st) memcpy(st, "\"running\" ", 10);
+        char *st = strstr(c->state, "\"status\":\"creating\"");
+        if (st) memcpy(st + 9, "\"running\" ", 10);
         if (hooks_run(&spec->start_container, "startContainer", c->state, &e) < 0) {
             dprintf(2, "%s\n", e.msg);
             _exit(1);
@@ -598,9 +641,13 @@ static int write_idmap(pid_t pid, const char *file, const struct oci_idmap *m, s
 {
     char buf[4096], path[64];
     size_t off = 0;
-    for (size_t i = 0; i < n && off < sizeof(buf); i++)
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%u %u %u\n", m[i].container_id,
-                                m[i].host_id, m[i].size);
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(buf + off, sizeof(buf) - off, "%u %u %u\n", m[i].container_id,
+                         m[i].host_id, m[i].size);
+        if (k < 0 || (size_t)k >= sizeof(buf) - off)
+            return sp_err_set(err, -E2BIG, "%s: too many mappings", file);
+        off += (size_t)k;
+    }
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || sp_write_all(fd, buf, off) < 0) {
@@ -781,14 +828,23 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
         free(state);
         goto fail;
     }
-    char gomsg[sizeof(c.state) + 1];
-    int gl = snprintf(gomsg, sizeof(gomsg), "G%s", state);
+    size_t gl = strlen(state) + 1;
+    char *gomsg = malloc(gl + 1);
+    if (!gomsg) {
+        free(state);
+        r = sp_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    gomsg[0] = 'G';
+    memcpy(gomsg + 1, state, gl);
     free(state);
-    if (gl < 0 || (size_t)gl >= sizeof(gomsg)) {
+    ssize_t sent = send(sv[0], gomsg, gl, MSG_NOSIGNAL);
+    free(gomsg);
+    if (sent < 0 && errno == EMSGSIZE) {
         r = sp_err_set(err, -E2BIG, "the container's state (annotations) is too large");
         goto fail;
     }
-    if (send(sv[0], gomsg, (size_t)gl, MSG_NOSIGNAL) != gl) {
+    if (sent != (ssize_t)gl) {
         r = sp_err_set(err, -EPIPE, "the container init died before it started");
         goto fail;
     }
@@ -817,10 +873,11 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
 
     char created[64];
     now_rfc3339_ns(created, sizeof(created));
-    json_t *st = json_pack("{s:s, s:i, s:I, s:s, s:s, s:s, s:b, s:b}", "id", o->id, "pid", (int)pid,
-                           "start_time", (json_int_t)proc_start_time(pid), "bundle", bundle,
-                           "rootfs", c.rootfs, "created", created, "cgroup_owned", cg_created,
-                           "no_pivot", o->no_pivot);
+    json_t *st = json_pack(
+        "{s:s, s:i, s:I, s:s, s:s, s:s, s:b, s:b, s:b}", "id", o->id, "pid", (int)pid, "start_time",
+        (json_int_t)proc_start_time(pid), "bundle", bundle, "rootfs", c.rootfs, "created", created,
+        "cgroup_owned", cg_created, "own_pidns",
+        spec->ns[OCI_NS_PID].wanted && !spec->ns[OCI_NS_PID].path, "no_pivot", o->no_pivot);
     if (st) json_object_set_new(st, "cgroup", json_string(cgroup_path(cg)));
     if (st && spec->annotations) json_object_set(st, "annotations", spec->annotations);
     snprintf(path, sizeof(path), "%s/state.json", dir);
@@ -992,7 +1049,9 @@ static int destroy(struct saved *s, struct sp_err *err)
         /* an empty cgroup (the usual case: the init is gone) needs no freeze-kill-thaw */
         pid_t *pids = NULL;
         size_t n = 0;
-        if (cgroup_pids(cg, &pids, &n, &e) < 0 || n > 0) cgroup_kill_all(cg, SIGKILL, &e);
+        bool whole = s->cgroup_owned || !json_is_true(json_object_get(s->j, "own_pidns"));
+        if (whole && (cgroup_pids(cg, &pids, &n, &e) < 0 || n > 0))
+            cgroup_kill_all(cg, SIGKILL, &e);
         free(pids);
         if (cgroup_is_frozen(cg)) cgroup_freeze(cg, false, &e);
     }
@@ -1163,6 +1222,7 @@ SP_NORETURN static void exec_child(struct exec_ctx *x)
         }
     }
     if (cproc_rlimits(p, &e) < 0) exec_fail(x, &e);
+    if (cloexec_from(3 + (int)x->preserve_fds, &e) < 0) exec_fail(x, &e);
     if (x->seccomp && !p->no_new_privileges && cseccomp_load(x->seccomp, &e) < 0) exec_fail(x, &e);
     if (cproc_identity(p, &e) < 0 || cproc_cwd_umask(p, &e) < 0) exec_fail(x, &e);
     char path[PATH_MAX];
@@ -1172,7 +1232,6 @@ SP_NORETURN static void exec_child(struct exec_ctx *x)
         exec_fail(x, &e);
     }
     if (x->seccomp && p->no_new_privileges && cseccomp_load(x->seccomp, &e) < 0) exec_fail(x, &e);
-    syscall(SYS_close_range, 3 + x->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
     fcntl(x->report_fd, F_SETFD, FD_CLOEXEC);
     execve(path, p->args, p->env);
     sp_err_set(&e, -errno, "exec %s: %s", path, strerror(errno));
@@ -1241,6 +1300,9 @@ int container_exec(const char *root, const char *id, const struct oci_process *p
         struct sp_err e = {0};
         close(rep[0]);
         close(pidpipe[0]);
+        /* into the container's cgroup first (its files are ours to see only before we join its
+         * mount namespace): the program is born in it, and so is all it forks */
+        if (cg && cgroup_enter(cg, getpid(), &e) < 0) exec_fail(&x, &e);
         if (join_init_namespaces(s.pid, &e) < 0) exec_fail(&x, &e);
         /* a pid namespace takes effect for children: the program is the next fork */
         pid_t child = fork();
@@ -1262,10 +1324,6 @@ int container_exec(const char *root, const char *id, const struct oci_process *p
     pid_t child = -1;
     ssize_t got = read(pidpipe[0], &child, sizeof(child));
     waitpid(mid, NULL, 0);
-    if (got == (ssize_t)sizeof(child) && cg) {
-        struct sp_err e = {0};
-        cgroup_enter(cg, child, &e);
-    }
     char msg[SP_ERR_MSG_MAX + 8];
     ssize_t n = read(rep[0], msg, sizeof(msg) - 1);
     if (n > 0) {
@@ -1280,7 +1338,12 @@ int container_exec(const char *root, const char *id, const struct oci_process *p
         r = sp_err_set(err, -ECHILD, "exec failed: the process could not be started");
         goto out;
     }
-    if (o->pid_file && (r = write_pid_file(o->pid_file, child, err)) < 0) goto out;
+    if (o->pid_file && (r = write_pid_file(o->pid_file, child, err)) < 0) {
+        /* nobody would know about it: it does not outlive the failed exec */
+        kill(child, SIGKILL);
+        if (!o->detach) waitpid(child, NULL, 0);
+        goto out;
+    }
     if (!o->detach) {
         int status = 0;
         while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
@@ -1302,6 +1365,13 @@ out:
 
 /* ---- run ---- */
 
+static volatile pid_t run_init_pid;
+
+static void forward_signal(int sig)
+{
+    if (run_init_pid > 0) kill(run_init_pid, sig);
+}
+
 int container_run(const struct container_create_opts *o, bool detach, int *exit_code,
                   struct sp_err *err)
 {
@@ -1314,7 +1384,13 @@ int container_run(const struct container_create_opts *o, bool detach, int *exit_
         return r;
     }
     if (detach) return 0;
-    /* the init is our child: forward the usual signals to it while we wait */
+    /* the init is our child: the usual signals sent to us go to it while we wait */
+    run_init_pid = pid;
+    struct sigaction sa = {.sa_handler = forward_signal};
+    sigemptyset(&sa.sa_mask);
+    static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+    for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+        sigaction(fwd[i], &sa, NULL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

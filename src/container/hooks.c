@@ -3,6 +3,7 @@
 #include "hooks.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,7 +31,14 @@ static int run_one(const struct oci_hook *h, size_t idx, const char *kind, const
         return sp_err_set(err, -e, "%s hook #%zu: fork: %s", kind, idx, strerror(e));
     }
     if (pid == 0) {
+        /* the state on stdin; output goes nowhere (at create our stdout is the container's) */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
         dup2(in[0], 0);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        signal(SIGPIPE, SIG_DFL);
         char *const none[] = {NULL};
         char *const *env = h->env ? h->env : none;
         execve(h->path, h->args, env);
@@ -38,10 +46,11 @@ static int run_one(const struct oci_hook *h, size_t idx, const char *kind, const
         _exit(127);
     }
     sp_close(in[0]);
-    /* a hook that does not read its stdin must not block us: the state fits in the pipe */
-    signal(SIGPIPE, SIG_IGN);
+    /* a hook that does not read its stdin must not kill us */
+    void (*old)(int) = signal(SIGPIPE, SIG_IGN);
     if (sp_write_all(in[1], state, strlen(state)) < 0 && errno != EPIPE) {
     }
+    signal(SIGPIPE, old);
     sp_close(in[1]);
     uint64_t deadline = h->timeout_s > 0 ? sp_now_ms() + (uint64_t)h->timeout_s * 1000 : 0;
     int status = 0;
@@ -73,9 +82,17 @@ static int run_one(const struct oci_hook *h, size_t idx, const char *kind, const
 int hooks_run(const struct oci_hook_list *l, const char *kind, const char *state_json,
               struct sp_err *err)
 {
+    /* poststart and poststop failures are warnings: every hook of those lists runs */
+    bool all = strcmp(kind, "poststart") == 0 || strcmp(kind, "poststop") == 0;
+    int first = 0;
     for (size_t i = 0; l && i < l->n; i++) {
-        int r = run_one(&l->v[i], i, kind, state_json, err);
-        if (r < 0) return r;
+        struct sp_err e = {0};
+        int r = run_one(&l->v[i], i, kind, state_json, &e);
+        if (r < 0 && !first) {
+            first = r;
+            *err = e;
+        }
+        if (r < 0 && !all) break;
     }
-    return 0;
+    return first;
 }

@@ -120,7 +120,17 @@ static int parse_opts(int argc, char **argv, int *i, struct opt *opts, const cha
                 return fail("%s: flag needs an argument: -%s", cmd, o->name);
             }
         } else if (eq) {
-            v = strcmp(eq + 1, "false") == 0 || strcmp(eq + 1, "0") == 0 ? NULL : "1";
+            /* Go's strconv.ParseBool */
+            static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+            static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+            v = NULL;
+            for (size_t k = 0; k < 6; k++) {
+                if (strcmp(eq + 1, yes[k]) == 0) v = "1";
+                if (strcmp(eq + 1, no[k]) == 0) v = "";
+            }
+            if (!v)
+                return fail("%s: invalid boolean value \"%s\" for -%.*s", cmd, eq + 1, (int)len, a);
+            if (!*v) v = NULL;
         }
         o->value = v;
         if (o->takes_value && v && sp_strv_push(&o->values, v) < 0) return fail("out of memory");
@@ -412,6 +422,18 @@ static int cmd_exec(int argc, char **argv, int i)
     json_t *pj = NULL;
     if (opt(opts, "process")) {
         pj = read_json_file(opt(opts, "process"), &err);
+        /* without capabilities of its own the process gets the container's, as with runc (not
+         * every capability root has) */
+        if (pj && !json_object_get(pj, "capabilities")) {
+            json_t *base = container_config_process_json(g.root, id, &err);
+            json_t *caps = base ? json_object_get(base, "capabilities") : NULL;
+            if (caps) json_object_set(pj, "capabilities", caps);
+            json_decref(base);
+            if (!base) {
+                json_decref(pj);
+                pj = NULL;
+            }
+        }
     } else {
         /* the container's own process, with the command line's args and overrides */
         if (argc - i < 1) {
