@@ -116,6 +116,8 @@ struct svc_stream {
     uint64_t seq; /* the next record to send */
     bool follow;
     bool exited; /* PUT: the exit event went out; complete after the drain */
+    bool paused; /* the client is behind (backlog over STREAM_BACKLOG_MAX): wait for on_drain */
+    uint64_t end_seq; /* logs without follow: where it ends */
     bool done;
     struct loop_timer timer; /* PUT: the duration, then the drain after an exit */
 };
@@ -166,13 +168,19 @@ static bool stream_pump(struct svc_stream *st)
         if (send_event(st->req, ev) < 0) return true; /* the connection is going: on_abort */
         st->seq = logring_first_seq(ring);
     }
-    while (st->seq < logring_end_seq(ring)) {
+    uint64_t end = st->kind == STREAM_LOGS && !st->follow ? st->end_seq : logring_end_seq(ring);
+    while (st->seq < end) {
         const struct logring_rec *rec = logring_get(ring, st->seq);
         st->seq++;
         if (!rec) continue;
         long backlog = send_event(st->req, record_event(rec));
         if (backlog < 0) return true;
-        if (backlog > STREAM_BACKLOG_MAX) return true; /* on_drain resumes */
+        if (backlog > STREAM_BACKLOG_MAX) {
+            /* no more until the client has taken it: the ring moves on meanwhile, and the
+             * client learns what it missed */
+            st->paused = true;
+            return true;
+        }
     }
     return true;
 }
@@ -180,6 +188,7 @@ static bool stream_pump(struct svc_stream *st)
 static void stream_drain(struct http_request *req)
 {
     struct svc_stream *st = req->data;
+    st->paused = false;
     if (st->w.svc) stream_pump(st);
 }
 
@@ -187,7 +196,7 @@ static void stream_on_log(struct svc_watch *w, const struct logring_rec *rec)
 {
     struct svc_stream *st = SP_CONTAINER_OF(w, struct svc_stream, w);
     (void)rec;
-    stream_pump(st);
+    if (!st->paused) stream_pump(st);
 }
 
 static void stream_on_exit(struct svc_watch *w, int code)
@@ -440,8 +449,9 @@ static void create(struct api *a, struct http_request *req, const char *name)
 static void logs_drain_end(struct http_request *req)
 {
     struct svc_stream *st = req->data;
-    if (st->w.svc) stream_pump(st);
-    if (!st->w.svc || st->seq >= logring_end_seq(service_log(st->w.svc))) stream_finish(st);
+    st->paused = false;
+    if (st->w.svc && st->seq < st->end_seq) stream_pump(st);
+    if (!st->w.svc || st->seq >= st->end_seq) stream_finish(st);
 }
 
 static void logs(struct api *a, struct http_request *req, struct service *s)
@@ -465,11 +475,12 @@ static void logs(struct api *a, struct http_request *req, struct service *s)
     const struct logring *ring = service_log(s);
     st->seq = tail == UINT64_MAX ? logring_first_seq(ring) : logring_tail_seq(ring, (size_t)tail);
     st->follow = follow;
+    st->end_seq = logring_end_seq(ring);
     http_stream_begin(req, 200, "application/x-ndjson", NULL);
     svcmgr_watch(s, &st->w);
     stream_pump(st);
     if (!follow) {
-        if (st->seq >= logring_end_seq(ring)) {
+        if (st->seq >= st->end_seq) {
             stream_finish(st);
         } else {
             st->w.on_log = NULL; /* the backlog drains through on_drain, then it ends */

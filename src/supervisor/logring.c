@@ -23,6 +23,7 @@ void logring_init(struct logring *r, size_t cap_bytes)
 {
     memset(r, 0, sizeof(*r));
     r->cap_bytes = cap_bytes;
+    r->rec_overhead = LOGRING_REC_OVERHEAD;
 }
 
 void logring_free(struct logring *r)
@@ -90,7 +91,7 @@ static int push_take(struct logring *r, int stream, char *data, size_t n, uint64
     rec->data = data;
     r->nrecs++;
     r->bytes += n;
-    while (r->bytes > r->cap_bytes && r->nrecs > 1)
+    while (r->bytes + r->nrecs * r->rec_overhead > r->cap_bytes && r->nrecs > 1)
         drop_oldest(r);
     return 0;
 }

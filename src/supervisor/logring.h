@@ -17,6 +17,9 @@
 #include <stdint.h>
 
 #define LOGRING_MAX_LINE 16384
+/* What a record costs beyond its data (the record, the allocation): counted against cap_bytes,
+ * so a flood of empty lines is bounded too. */
+#define LOGRING_REC_OVERHEAD 64
 
 enum logring_stream { LOGRING_STDOUT = 1, LOGRING_STDERR = 2 };
 
@@ -32,7 +35,8 @@ struct logring {
     struct logring_rec *recs;  /* circular array */
     size_t nrecs, head, alloc; /* records held, index of the oldest, array capacity */
     size_t bytes;              /* data bytes held */
-    size_t cap_bytes;
+    size_t cap_bytes;          /* data bytes + rec_overhead per record held stay within it */
+    size_t rec_overhead;       /* LOGRING_REC_OVERHEAD (tests may set 0 to count data alone) */
     uint64_t next_seq;
     char *partial[3]; /* per stream (index 1, 2): the pending line; NULL when none */
     size_t partial_len[3];

@@ -70,8 +70,8 @@ static void schedule(struct probe *p)
 static void cmd_reaped(void *owner, pid_t pid, int status)
 {
     struct probe *p = owner;
-    (void)pid;
     p->cmd_pid = 0;
+    kill(-pid, SIGKILL); /* what the check left in its group goes with it */
     int code = reaper_status_code(status);
     if (code == 0) {
         finish(p, true);
@@ -205,13 +205,17 @@ static void conn_cb(struct loop_io *io, uint32_t events)
 
 static void conn_attempt(struct probe *p)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    /* numeric addresses only: a name lookup would block the loop (docs/services.md) */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
     struct addrinfo *ai = NULL;
     char port[8];
     snprintf(port, sizeof(port), "%u", p->r->port);
-    int gr = getaddrinfo(p->r->host, port, &hints, &ai);
+    const char *host = strcmp(p->r->host, "localhost") == 0 ? "127.0.0.1" : p->r->host;
+    int gr = getaddrinfo(host, port, &hints, &ai);
     if (gr != 0 || !ai) {
-        snprintf(p->last, sizeof(p->last), "resolving %s: %s", p->r->host, gai_strerror(gr));
+        snprintf(p->last, sizeof(p->last), "%s is not an IP address (or localhost): %s", p->r->host,
+                 gai_strerror(gr));
         if (ai) freeaddrinfo(ai);
         schedule(p);
         return;

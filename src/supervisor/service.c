@@ -228,6 +228,17 @@ static void log_rotate(struct service *s, int stream)
         rename(path, to);
     }
     log_open(s, stream);
+    if (s->log_fd[stream] >= 0 && s->log_size[stream] > 0) {
+        /* the file could not be moved away (append-only, quota, …): start it over rather than
+         * trying again and again */
+        sp_warn("service %s: could not rotate %s; truncating it", s->def->name, path);
+        if (ftruncate(s->log_fd[stream], 0) == 0) {
+            s->log_size[stream] = 0;
+        } else {
+            sp_close(s->log_fd[stream]);
+            s->log_fd[stream] = -1;
+        }
+    }
 }
 
 /* Appends to the stream's file. A file never grows past log_file_bytes, and lines are kept
@@ -236,9 +247,11 @@ static void log_rotate(struct service *s, int stream)
 static void log_write(struct service *s, int stream, const char *data, size_t n)
 {
     uint64_t max = s->m->o.log_file_bytes;
+    bool rotated = false;
     while (n > 0) {
         if (s->log_fd[stream] < 0) log_open(s, stream);
-        if (s->log_fd[stream] < 0) return;
+        if (s->log_fd[stream] < 0) return; /* no file: the ring still has the output */
+        if (s->log_size[stream] >= max && rotated) return; /* cannot make room: drop it */
         size_t room = s->log_size[stream] >= max ? 0 : (size_t)(max - s->log_size[stream]);
         size_t k = n;
         if (n > room) {
@@ -246,6 +259,7 @@ static void log_write(struct service *s, int stream, const char *data, size_t n)
             k = nl ? (size_t)(nl - data) + 1 : 0;
             if (k == 0 && s->log_size[stream] > 0) {
                 log_rotate(s, stream);
+                rotated = true;
                 continue;
             }
             if (k == 0) k = room; /* an empty file and a line longer than it */
@@ -254,7 +268,10 @@ static void log_write(struct service *s, int stream, const char *data, size_t n)
         s->log_size[stream] += k;
         data += k;
         n -= k;
-        if (n > 0) log_rotate(s, stream);
+        if (n > 0) {
+            log_rotate(s, stream);
+            rotated = true;
+        }
     }
 }
 
@@ -409,8 +426,10 @@ static void kill_timer_cb(struct loop_timer *t)
 {
     struct service *s = SP_CONTAINER_OF(t, struct service, kill_timer);
     if (!has_process(s)) return;
+    pid_t pid = s->pid;
     check_group(s);
-    if (!has_process(s)) return;
+    /* the process ended (and may have been restarted): this timer was about the old one */
+    if (!has_process(s) || s->pid != pid || s->kill_phase == KILL_NONE) return;
     uint64_t now = sp_now_ms();
     if (now >= s->kill_deadline_ms) {
         if (s->kill_phase == KILL_SIGNALLED) {

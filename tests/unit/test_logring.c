@@ -57,6 +57,7 @@ static void test_empty(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 1000);
+    r.rec_overhead = 0;
     assert_int_equal(logring_first_seq(&r), 0);
     assert_int_equal(logring_end_seq(&r), 0);
     assert_null(logring_get(&r, 0));
@@ -76,6 +77,7 @@ static void test_append_get_seq(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 1000);
+    r.rec_overhead = 0;
     assert_int_equal(logring_append(&r, LOGRING_STDOUT, "one\n", 4, 1234), 0);
     assert_int_equal(logring_append(&r, LOGRING_STDERR, "two", 3, 5678), 0);
     uint64_t before = realtime_ms();
@@ -104,6 +106,7 @@ static void test_eviction_by_bytes(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 10);
+    r.rec_overhead = 0;
     assert_int_equal(logring_append(&r, LOGRING_STDOUT, "aaaa", 4, 1), 0);
     assert_int_equal(logring_append(&r, LOGRING_STDOUT, "bbbb", 4, 1), 0);
     assert_int_equal(logring_append(&r, LOGRING_STDOUT, "cc", 2, 1), 0); /* exactly cap */
@@ -136,6 +139,7 @@ static void test_eviction_by_bytes(void **state)
 
     /* cap 0: only the newest record is ever held */
     logring_init(&r, 0);
+    r.rec_overhead = 0;
     for (int i = 0; i < 5; i++) {
         char b[8];
         int n = snprintf(b, sizeof(b), "r%d", i);
@@ -152,6 +156,7 @@ static void test_tail_seq(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 5);
+    r.rec_overhead = 0;
     for (int i = 0; i < 15; i++) /* one byte each: seq 10..14 are held */
         assert_int_equal(logring_append(&r, LOGRING_STDOUT, "x", 1, 1), 0);
     assert_int_equal(logring_first_seq(&r), 10);
@@ -172,6 +177,7 @@ static void test_feed_split_across_calls(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 1 << 20);
+    r.rec_overhead = 0;
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, "hel", 3), 0);
     assert_int_equal(logring_end_seq(&r), 0);
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, "lo\nwor", 6), 1);
@@ -197,6 +203,7 @@ static void test_two_streams_keep_separate_partials(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 1 << 20);
+    r.rec_overhead = 0;
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, "a1", 2), 0);
     assert_int_equal(logring_feed(&r, LOGRING_STDERR, "b1", 2), 0);
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, "a2", 2), 0);
@@ -216,6 +223,7 @@ static void test_bad_stream(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 1000);
+    r.rec_overhead = 0;
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, "keep", 4), 0);
     static const int bad[] = {0, 3, -1, 100};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -233,6 +241,7 @@ static void test_flush(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 1000);
+    r.rec_overhead = 0;
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, "no newline", 10), 0);
     assert_int_equal(logring_flush(&r, LOGRING_STDOUT), 1);
     check_str(&r, 0, LOGRING_STDOUT, "no newline");
@@ -255,6 +264,7 @@ static void test_long_line_chopping(void **state)
     memset(x, 'x', 3 * M);
     struct logring r;
     logring_init(&r, 1 << 20);
+    r.rec_overhead = 0;
 
     /* exactly M bytes without a newline, in one call: one chunk, nothing pending */
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, x, M), 1);
@@ -336,6 +346,7 @@ static void test_feed_independent_of_chunking(void **state)
     for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
         struct logring r;
         logring_init(&r, SIZE_MAX);
+        r.rec_overhead = 0;
         for (size_t off = 0; off < n; off += steps[k]) {
             size_t len = n - off < steps[k] ? n - off : steps[k];
             assert_true(logring_feed(&r, LOGRING_STDOUT, in + off, len) >= 0);
@@ -358,6 +369,7 @@ static void test_get_dropped_and_future(void **state)
     (void)state;
     struct logring r;
     logring_init(&r, 4);
+    r.rec_overhead = 0;
     for (int i = 0; i < 10; i++) /* two bytes each: seq 8, 9 are held */
         assert_int_equal(logring_append(&r, LOGRING_STDOUT, "ab", 2, 1), 0);
     assert_int_equal(logring_first_seq(&r), 8);
@@ -384,6 +396,7 @@ static void test_wrap_around(void **state)
     const size_t cap = 100;
     struct logring r;
     logring_init(&r, cap);
+    r.rec_overhead = 0;
     static size_t lens[10000];
     for (uint64_t i = 0; i < 10000; i++) {
         char b[64];
@@ -414,11 +427,26 @@ static void test_wrap_around(void **state)
     logring_free(&r);
 }
 
+/* Each record also costs LOGRING_REC_OVERHEAD against the cap: a flood of empty lines is
+ * bounded by count, not only by bytes. */
+static void test_record_overhead_counts(void **state)
+{
+    (void)state;
+    struct logring r;
+    logring_init(&r, 10 * (LOGRING_REC_OVERHEAD + 1));
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(logring_append(&r, LOGRING_STDOUT, "\n", 1, 1), 0);
+    assert_int_equal(r.nrecs, 10);
+    assert_int_equal(logring_first_seq(&r), 990);
+    logring_free(&r);
+}
+
 static void test_free_with_pending_partials(void **state)
 {
     (void)state;
     struct logring r;
     logring_init(&r, 64);
+    r.rec_overhead = 0;
     for (int i = 0; i < 100; i++)
         assert_true(logring_feed(&r, LOGRING_STDOUT, "line\npart", 9) >= 0);
     assert_int_equal(logring_feed(&r, LOGRING_STDOUT, "ial", 3), 0);
@@ -447,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_feed_independent_of_chunking),
         cmocka_unit_test(test_get_dropped_and_future),
         cmocka_unit_test(test_wrap_around),
+        cmocka_unit_test(test_record_overhead_counts),
         cmocka_unit_test(test_free_with_pending_partials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
