@@ -700,8 +700,10 @@ static void after_transition(struct service *s, enum svc_state from)
         for (size_t i = 0; i < m->n; i++)
             if (needs_name(m->svcs[i], s->def->name)) try_spawn(m->svcs[i]);
     }
-    if (s->state == SVC_STOPPED || s->state == SVC_FAILED) {
-        /* who was waiting for it will not get it */
+    bool coming_back = s->state == SVC_STOPPED && s->restart_after_stop && !m->shutting_down &&
+                       !s->delete_after_stop;
+    if ((s->state == SVC_STOPPED || s->state == SVC_FAILED) && !coming_back) {
+        /* who was waiting for it will not get it (unless it is about to start again) */
         for (size_t i = 0; i < m->n; i++) {
             struct service *d = m->svcs[i];
             if (d == s || !needs_name(d, s->def->name)) continue;
