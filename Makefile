@@ -20,12 +20,12 @@ else
 Q := @
 endif
 
-PKGS    := jansson zlib libseccomp
+PKGS    := jansson zlib libseccomp libarchive
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wimplicit-fallthrough -Wpointer-arith -Wundef
 BASE_CFLAGS := -std=gnu17 -D_GNU_SOURCE -g $(WARN) -MMD -MP -I$(O)/gen \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lz -lseccomp) -lhttp_parser
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lz -lseccomp -larchive) -lhttp_parser
 
 REL_CFLAGS  := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 REL_LDFLAGS := -pie -Wl,-z,relro,-z,now

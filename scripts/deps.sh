@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev zlib1g-dev libseccomp-dev)
+build_pkgs=(gcc make pkg-config libjansson-dev libhttp-parser-dev zlib1g-dev libseccomp-dev libarchive-dev)
 # containerd (ctr) and podman run containers with sprite-runc in the runtime tests, from a root
 # filesystem made of busybox-static
 test_pkgs=(libcmocka-dev python3-pytest python3-websocket python3-docker util-linux procps curl
