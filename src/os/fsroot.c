@@ -450,8 +450,7 @@ static int walk_dir(struct walk *w, int fd, size_t plen, int level)
     return ret;
 }
 
-/* Cleans rel lexically into out (PATH_MAX bytes) as "/a/b" ("/" for the root). */
-static int clean_path(const char *rel, char *out)
+int fsroot_clean_path(const char *rel, char *out)
 {
     size_t n = 0;
     const char *p = rel;
@@ -488,7 +487,7 @@ int fsroot_list(const struct fsroot *r, const char *path, int depth, size_t max_
     int e = rel_path(path, &rel);
     if (e < 0) return e;
     struct walk w;
-    e = clean_path(rel, w.path);
+    e = fsroot_clean_path(rel, w.path);
     if (e < 0) return e;
     int fd = resolve_in(r->fd, rel, O_RDONLY | O_DIRECTORY, 0);
     if (fd < 0) return fd;

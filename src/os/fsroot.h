@@ -141,4 +141,9 @@ int fsroot_cred_enter(const struct fsroot_cred *c, struct fsroot_saved *s);
 /* Restores what enter saved; a no-op when s is not active. */
 void fsroot_cred_leave(struct fsroot_saved *s);
 
+/* Cleans a path lexically into out (PATH_MAX bytes) as "/a/b" ("/" for the root): empty and
+ * "." components dropped, ".." pops the one before and never climbs above the root. 0 or
+ * -ENAMETOOLONG. */
+int fsroot_clean_path(const char *rel, char *out);
+
 #endif

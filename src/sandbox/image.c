@@ -214,30 +214,14 @@ static struct archive *tar_reader(void)
  */
 static int clean_name(const char *name, char *out)
 {
-    size_t n = 0;
-    const char *p = name;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        if (!*p) break;
-        const char *c = p;
-        while (*p && *p != '/')
-            p++;
-        size_t len = (size_t)(p - c);
-        if (len == 1 && c[0] == '.') continue;
-        if (len == 2 && c[0] == '.' && c[1] == '.') {
-            while (n > 0 && out[n - 1] != '/')
-                n--;
-            if (n > 0) n--;
-            continue;
-        }
+    int r = fsroot_clean_path(name, out);
+    if (r < 0) return r;
+    for (const char *c = out + 1; *c;) {
+        size_t len = strcspn(c, "/");
         if (len > NAME_MAX) return -ENAMETOOLONG;
-        if (n + 1 + len >= PATH_MAX) return -ENAMETOOLONG;
-        if (n > 0) out[n++] = '/';
-        memcpy(out + n, c, len);
-        n += len;
+        c += len + (c[len] == '/');
     }
-    out[n] = '\0';
+    memmove(out, out + 1, strlen(out)); /* relative: "a/b", and "" for the root */
     return 0;
 }
 
