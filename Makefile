@@ -20,12 +20,15 @@ else
 Q := @
 endif
 
-PKGS    := jansson zlib libseccomp libarchive
+PKGS    := jansson zlib libseccomp
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
            -Wvla -Wimplicit-fallthrough -Wpointer-arith -Wundef
 BASE_CFLAGS := -std=gnu17 -D_GNU_SOURCE -g $(WARN) -MMD -MP -I$(O)/gen \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lz -lseccomp -larchive) -lhttp_parser
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lz -lseccomp) -lhttp_parser
+# libarchive is loaded at run time by src/sandbox/image.c (dlopen); the unit tests write
+# archives with it directly
+TEST_LIBS := $(shell pkg-config --libs libarchive 2>/dev/null || echo -larchive) -lcmocka
 
 REL_CFLAGS  := $(BASE_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 REL_LDFLAGS := -pie -Wl,-z,relro,-z,now
@@ -97,12 +100,12 @@ $(O)/helpers/%: tests/helpers/%.c
 $(O)/tests/%: tests/unit/%.c $(CORE_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC test $<")
-	$(Q)$(CC) $(REL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(CORE_OBJS) $(LIBS) -lcmocka
+	$(Q)$(CC) $(REL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(CORE_OBJS) $(LIBS) $(TEST_LIBS)
 
 $(O)/asan/tests/%: tests/unit/%.c $(ACORE_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC asan $<")
-	$(Q)$(CC) $(ASAN_CFLAGS) -Wno-missing-prototypes -o $@ $< $(ACORE_OBJS) $(LIBS) -lcmocka
+	$(Q)$(CC) $(ASAN_CFLAGS) -Wno-missing-prototypes -o $@ $< $(ACORE_OBJS) $(LIBS) $(TEST_LIBS)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all

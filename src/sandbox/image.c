@@ -13,6 +13,76 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+
+#include "../base/err.h"
+
+/*
+ * libarchive is loaded when the first image is unpacked, not linked: it pulls in libxml2, ICU
+ * and libstdc++, which would cost every start of the binary (sprite-runc runs once per
+ * container operation) milliseconds for nothing. The prototypes still come from its headers,
+ * so every call is type-checked.
+ */
+#define LA_FUNCS(X)                                                                                \
+    X(archive_entry_atime)                                                                         \
+    X(archive_entry_atime_is_set)                                                                  \
+    X(archive_entry_atime_nsec)                                                                    \
+    X(archive_entry_filetype)                                                                      \
+    X(archive_entry_gid)                                                                           \
+    X(archive_entry_hardlink)                                                                      \
+    X(archive_entry_mtime)                                                                         \
+    X(archive_entry_mtime_is_set)                                                                  \
+    X(archive_entry_mtime_nsec)                                                                    \
+    X(archive_entry_pathname)                                                                      \
+    X(archive_entry_perm)                                                                          \
+    X(archive_entry_rdevmajor)                                                                     \
+    X(archive_entry_rdevminor)                                                                     \
+    X(archive_entry_size)                                                                          \
+    X(archive_entry_size_is_set)                                                                   \
+    X(archive_entry_symlink)                                                                       \
+    X(archive_entry_uid)                                                                           \
+    X(archive_entry_xattr_next)                                                                    \
+    X(archive_entry_xattr_reset)                                                                   \
+    X(archive_errno)                                                                               \
+    X(archive_error_string)                                                                        \
+    X(archive_read_data)                                                                           \
+    X(archive_read_data_block)                                                                     \
+    X(archive_read_free)                                                                           \
+    X(archive_read_new)                                                                            \
+    X(archive_read_next_header)                                                                    \
+    X(archive_read_open)                                                                           \
+    X(archive_read_open_fd)                                                                        \
+    X(archive_read_support_filter_gzip)                                                            \
+    X(archive_read_support_filter_zstd)                                                            \
+    X(archive_read_support_format_empty)                                                           \
+    X(archive_read_support_format_tar)                                                             \
+    X(archive_set_error)
+
+static struct {
+#define X(f) __typeof__(&f) f;
+    LA_FUNCS(X)
+#undef X
+} la;
+
+static int la_load(struct sp_err *err)
+{
+    static bool loaded;
+    if (loaded) return 0;
+    void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return sp_err_set(err, -ENOTSUP, "unpacking images needs libarchive (libarchive13): %s",
+                          dlerror());
+#define X(f)                                                                                       \
+    if (!(la.f = (__typeof__(&f))dlsym(h, #f)))                                                    \
+        return sp_err_set(err, -ENOTSUP, "libarchive has no %s", #f);
+    LA_FUNCS(X)
+#undef X
+    loaded = true;
+    return 0;
+}
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -184,25 +254,25 @@ static bool ends_with(const char *s, const char *suffix)
  * program, which a daemon must not do: such a filter is never enabled). */
 static bool filter_builtin(int (*support)(struct archive *))
 {
-    struct archive *a = archive_read_new();
+    struct archive *a = la.archive_read_new();
     if (!a) return false;
     bool ok = support(a) == ARCHIVE_OK;
-    archive_read_free(a);
+    la.archive_read_free(a);
     return ok;
 }
 
 /* A tar reader with the built-in decompressors (gzip, zstd; none is always there). */
 static struct archive *tar_reader(void)
 {
-    struct archive *a = archive_read_new();
+    struct archive *a = la.archive_read_new();
     if (!a) return NULL;
-    if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
-        archive_read_support_format_empty(a) != ARCHIVE_OK) {
-        archive_read_free(a);
+    if (la.archive_read_support_format_tar(a) != ARCHIVE_OK ||
+        la.archive_read_support_format_empty(a) != ARCHIVE_OK) {
+        la.archive_read_free(a);
         return NULL;
     }
-    if (filter_builtin(archive_read_support_filter_gzip)) archive_read_support_filter_gzip(a);
-    if (filter_builtin(archive_read_support_filter_zstd)) archive_read_support_filter_zstd(a);
+    if (filter_builtin(la.archive_read_support_filter_gzip)) la.archive_read_support_filter_gzip(a);
+    if (filter_builtin(la.archive_read_support_filter_zstd)) la.archive_read_support_filter_zstd(a);
     return a;
 }
 
@@ -724,7 +794,7 @@ static la_ssize_t blob_read_cb(struct archive *a, void *ud, const void **out)
     struct blob_in *b = ud;
     ssize_t n = blob_next(b);
     if (n < 0) {
-        archive_set_error(a, (int)-n, "reading the blob: %s", strerror((int)-n));
+        la.archive_set_error(a, (int)-n, "reading the blob: %s", strerror((int)-n));
         return -1;
     }
     *out = b->buf;
@@ -734,10 +804,10 @@ static la_ssize_t blob_read_cb(struct archive *a, void *ud, const void **out)
 /* An error of libarchive's while reading the stream. */
 static int tar_fail(struct layer *L, struct archive *a)
 {
-    const char *s = archive_error_string(a);
+    const char *s = la.archive_error_string(a);
     int code = -EBADMSG;
     if (L->in && L->in->rerr < 0) code = L->in->rerr;
-    if (archive_errno(a) == ENOMEM) code = -ENOMEM;
+    if (la.archive_errno(a) == ENOMEM) code = -ENOMEM;
     return sp_err_set(L->j->err, code, "%s: %s", L->label, s ? s : "invalid tar stream");
 }
 
@@ -777,23 +847,23 @@ struct meta {
 
 static int entry_meta(struct layer *L, struct archive_entry *ae, const char *name, struct meta *m)
 {
-    la_int64_t uid = archive_entry_uid(ae), gid = archive_entry_gid(ae);
+    la_int64_t uid = la.archive_entry_uid(ae), gid = la.archive_entry_gid(ae);
     if (uid < 0 || uid >= (la_int64_t)UINT32_MAX || gid < 0 || gid >= (la_int64_t)UINT32_MAX)
         return entry_fail(L, -EINVAL, name, "owner out of range");
     m->uid = (uid_t)uid;
     m->gid = (gid_t)gid;
-    m->perm = archive_entry_perm(ae) & 07777;
+    m->perm = la.archive_entry_perm(ae) & 07777;
     m->ts[1].tv_sec = 0;
     m->ts[1].tv_nsec = UTIME_OMIT;
-    if (archive_entry_mtime_is_set(ae)) {
-        m->ts[1].tv_sec = archive_entry_mtime(ae);
-        long ns = archive_entry_mtime_nsec(ae);
+    if (la.archive_entry_mtime_is_set(ae)) {
+        m->ts[1].tv_sec = la.archive_entry_mtime(ae);
+        long ns = la.archive_entry_mtime_nsec(ae);
         m->ts[1].tv_nsec = ns >= 0 && ns < 1000000000L ? ns : 0;
     }
     m->ts[0] = m->ts[1];
-    if (archive_entry_atime_is_set(ae)) {
-        m->ts[0].tv_sec = archive_entry_atime(ae);
-        long ns = archive_entry_atime_nsec(ae);
+    if (la.archive_entry_atime_is_set(ae)) {
+        m->ts[0].tv_sec = la.archive_entry_atime(ae);
+        long ns = la.archive_entry_atime_nsec(ae);
         m->ts[0].tv_nsec = ns >= 0 && ns < 1000000000L ? ns : 0;
     }
     return 0;
@@ -817,8 +887,8 @@ static int set_meta_fd(struct layer *L, int fd, struct archive_entry *ae, const 
     const char *xname;
     const void *value;
     size_t size;
-    archive_entry_xattr_reset(ae);
-    while (archive_entry_xattr_next(ae, &xname, &value, &size) == ARCHIVE_OK) {
+    la.archive_entry_xattr_reset(ae);
+    while (la.archive_entry_xattr_next(ae, &xname, &value, &size) == ARCHIVE_OK) {
         if (!xname || !*xname) continue;
         if (fsetxattr(fd, xname, value, size, 0) < 0 && errno != ENOTSUP) {
             char what[96];
@@ -836,7 +906,7 @@ static int write_data(struct layer *L, struct archive *a, int fd, const char *na
         const void *buf;
         size_t n;
         la_int64_t off;
-        int r = archive_read_data_block(a, &buf, &n, &off);
+        int r = la.archive_read_data_block(a, &buf, &n, &off);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return tar_fail(L, a);
         if (off < 0) return entry_fail(L, -EBADMSG, name, "data offset");
@@ -859,7 +929,7 @@ static int write_data(struct layer *L, struct archive *a, int fd, const char *na
 /* Counts an entry's declared data size against IMAGE_MAX_UNPACKED. */
 static int count_bytes(struct layer *L, struct archive_entry *ae, const char *name, int64_t *size)
 {
-    *size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : -1;
+    *size = la.archive_entry_size_is_set(ae) ? la.archive_entry_size(ae) : -1;
     if (*size < 0) return 0;
     L->j->unpacked += (uint64_t)*size;
     if (L->j->unpacked > IMAGE_MAX_UNPACKED) return entry_fail(L, -E2BIG, name, "unpacked size");
@@ -947,7 +1017,7 @@ static int make_dir(struct layer *L, struct archive_entry *ae, int dfd, const ch
 static int make_symlink(struct layer *L, struct archive_entry *ae, int dfd, const char *name,
                         const char *path, const struct meta *m)
 {
-    const char *target = archive_entry_symlink(ae);
+    const char *target = la.archive_entry_symlink(ae);
     if (!target || !*target) return entry_fail(L, -EBADMSG, path, "symlink without a target");
     int r = remove_at(dfd, name);
     if (r < 0) return entry_fail(L, r, path, "replace");
@@ -996,7 +1066,8 @@ static int make_node(struct layer *L, struct archive_entry *ae, mode_t type, int
     if (r < 0) return entry_fail(L, r, path, "replace");
     dev_t dev = 0;
     if (type != S_IFIFO)
-        dev = makedev((unsigned)archive_entry_rdevmajor(ae), (unsigned)archive_entry_rdevminor(ae));
+        dev = makedev((unsigned)la.archive_entry_rdevmajor(ae),
+                      (unsigned)la.archive_entry_rdevminor(ae));
     if (mknodat(dfd, name, type | 0600, dev) < 0) return entry_fail(L, -errno, path, "mknod");
     r = own(L, fchownat(dfd, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW));
     if (r < 0) return entry_fail(L, r, path, "chown");
@@ -1099,8 +1170,9 @@ static int apply_whiteout(struct layer *L, const char *path, const char *base)
 static int extract_entry(struct layer *L, struct archive *a, struct archive_entry *ae,
                          const char *path)
 {
-    mode_t type = archive_entry_filetype(ae);
-    if (!path[0] || archive_entry_hardlink(ae) || (type != AE_IFDIR && type != AE_IFREG)) return 0;
+    mode_t type = la.archive_entry_filetype(ae);
+    if (!path[0] || la.archive_entry_hardlink(ae) || (type != AE_IFDIR && type != AE_IFREG))
+        return 0;
     int dfd;
     char name[NAME_MAX + 1];
     int r = fsroot_parent(L->root, path, true, &dfd, name);
@@ -1115,7 +1187,7 @@ static int extract_entry(struct layer *L, struct archive *a, struct archive_entr
 
 static int apply_entry(struct layer *L, struct archive *a, struct archive_entry *ae)
 {
-    const char *raw = archive_entry_pathname(ae);
+    const char *raw = la.archive_entry_pathname(ae);
     if (!raw) return sp_err_set(L->j->err, -EBADMSG, "%s: an entry without a name", L->label);
     char path[PATH_MAX];
     int r = clean_name(raw, path);
@@ -1128,8 +1200,8 @@ static int apply_entry(struct layer *L, struct archive *a, struct archive_entry 
 
     struct meta m;
     if ((r = entry_meta(L, ae, path, &m)) < 0) return r;
-    const char *hardlink = archive_entry_hardlink(ae);
-    mode_t type = archive_entry_filetype(ae);
+    const char *hardlink = la.archive_entry_hardlink(ae);
+    mode_t type = la.archive_entry_filetype(ae);
     if (!path[0]) {
         /* "./": the root's own metadata */
         if (hardlink || type != AE_IFDIR)
@@ -1169,7 +1241,7 @@ static int apply_stream(struct layer *L, struct archive *a)
 {
     for (;;) {
         struct archive_entry *ae;
-        int r = archive_read_next_header(a, &ae);
+        int r = la.archive_read_next_header(a, &ae);
         if (r == ARCHIVE_EOF) return 0;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return tar_fail(L, a);
         if (++L->entries > IMAGE_MAX_ENTRIES)
@@ -1194,12 +1266,12 @@ static void layer_free(struct layer *L)
  */
 static int apply_layer(struct job *j, const struct desc *d)
 {
-    if (ends_with(d->media, "+zstd") && !filter_builtin(archive_read_support_filter_zstd))
+    if (ends_with(d->media, "+zstd") && !filter_builtin(la.archive_read_support_filter_zstd))
         return sp_err_set(j->err, -ENOTSUP,
                           "layer sha256:%s (%s): zstd-compressed, and this libarchive was built "
                           "without libzstd",
                           d->hex, d->where);
-    if (ends_with(d->media, "gzip") && !filter_builtin(archive_read_support_filter_gzip))
+    if (ends_with(d->media, "gzip") && !filter_builtin(la.archive_read_support_filter_gzip))
         return sp_err_set(j->err, -ENOTSUP,
                           "layer sha256:%s (%s): gzip-compressed, and this libarchive was built "
                           "without zlib",
@@ -1223,7 +1295,7 @@ static int apply_layer(struct job *j, const struct desc *d)
     L.seen = json_object();
     if (!a || !L.seen)
         r = sp_err_set(j->err, -ENOMEM, "%s: out of memory", L.label);
-    else if (archive_read_open(a, in, NULL, blob_read_cb, NULL) != ARCHIVE_OK)
+    else if (la.archive_read_open(a, in, NULL, blob_read_cb, NULL) != ARCHIVE_OK)
         r = tar_fail(&L, a);
     else
         r = apply_stream(&L, a);
@@ -1241,7 +1313,7 @@ static int apply_layer(struct job *j, const struct desc *d)
         if (j->err) *j->err = verr;
         r = v;
     }
-    if (a) archive_read_free(a);
+    if (a) la.archive_read_free(a);
     sp_close(in->fd);
     free(in);
     layer_free(&L);
@@ -1259,11 +1331,11 @@ static int open_archive(struct job *j, const char *src, int *fd_out, struct arch
         sp_close(fd);
         return sp_err_set(j->err, -ENOMEM, "%s: out of memory", src);
     }
-    if (archive_read_open_fd(a, fd, READ_CHUNK) != ARCHIVE_OK) {
-        const char *s = archive_error_string(a);
+    if (la.archive_read_open_fd(a, fd, READ_CHUNK) != ARCHIVE_OK) {
+        const char *s = la.archive_error_string(a);
         int r = sp_err_set(j->err, -EBADMSG, "image archive %.200s: %s", src,
                            s ? s : "not a tar archive");
-        archive_read_free(a);
+        la.archive_read_free(a);
         sp_close(fd);
         return r;
     }
@@ -1283,13 +1355,13 @@ static int archive_index(struct job *j, const char *src, char **out, size_t *len
     size_t found_len = 0, entries = 0;
     for (;;) {
         struct archive_entry *ae;
-        r = archive_read_next_header(a, &ae);
+        r = la.archive_read_next_header(a, &ae);
         if (r == ARCHIVE_EOF) {
             r = 0;
             break;
         }
         if ((r != ARCHIVE_OK && r != ARCHIVE_WARN) || ++entries > IMAGE_MAX_ENTRIES) {
-            const char *s = archive_error_string(a);
+            const char *s = la.archive_error_string(a);
             r = entries > IMAGE_MAX_ENTRIES
                     ? sp_err_set(j->err, -E2BIG, "image archive %.200s: more than %u entries", src,
                                  IMAGE_MAX_ENTRIES)
@@ -1298,11 +1370,11 @@ static int archive_index(struct job *j, const char *src, char **out, size_t *len
             break;
         }
         char path[PATH_MAX];
-        const char *raw = archive_entry_pathname(ae);
+        const char *raw = la.archive_entry_pathname(ae);
         if (!raw || clean_name(raw, path) < 0 || strcmp(path, "index.json") != 0 ||
-            archive_entry_filetype(ae) != AE_IFREG || archive_entry_hardlink(ae))
+            la.archive_entry_filetype(ae) != AE_IFREG || la.archive_entry_hardlink(ae))
             continue;
-        la_int64_t size = archive_entry_size(ae);
+        la_int64_t size = la.archive_entry_size(ae);
         if (size < 0 || size > (la_int64_t)IMAGE_MAX_JSON) {
             r = sp_err_set(j->err, -E2BIG,
                            "image archive %.200s: index.json: over the limit of "
@@ -1318,9 +1390,9 @@ static int archive_index(struct job *j, const char *src, char **out, size_t *len
         }
         found_len = 0;
         for (;;) {
-            la_ssize_t k = archive_read_data(a, found + found_len, (size_t)size - found_len);
+            la_ssize_t k = la.archive_read_data(a, found + found_len, (size_t)size - found_len);
             if (k < 0) {
-                const char *s = archive_error_string(a);
+                const char *s = la.archive_error_string(a);
                 r = sp_err_set(j->err, -EBADMSG, "image archive %.200s: %s", src,
                                s ? s : "invalid tar stream");
                 break;
@@ -1331,7 +1403,7 @@ static int archive_index(struct job *j, const char *src, char **out, size_t *len
         if (r < 0) break;
         found[found_len] = '\0';
     }
-    archive_read_free(a);
+    la.archive_read_free(a);
     sp_close(fd);
     if (r == 0 && !found)
         r = sp_err_set(j->err, -ENOENT,
@@ -1404,7 +1476,7 @@ static int from_archive(struct job *j, const char *src)
     struct layer L = {.j = j, .root = &j->layout, .layout = true};
     snprintf(L.label, sizeof(L.label), "image archive %.160s", src);
     r = apply_stream(&L, a);
-    archive_read_free(a);
+    la.archive_read_free(a);
     sp_close(fd);
     layer_free(&L);
     j->unpacked = 0;
@@ -1518,6 +1590,8 @@ static int run(struct job *j, const char *src)
 int image_unpack(const char *src, const char *cache_dir, char *rootfs_out, size_t len,
                  struct sp_err *err)
 {
+    int lr = la_load(err);
+    if (lr < 0) return lr;
     if (!src || !cache_dir || !rootfs_out || !*src || !*cache_dir)
         return sp_err_set(err, -EINVAL, "image_unpack: missing source, cache or output");
     size_t clen = strlen(cache_dir);
