@@ -73,7 +73,10 @@ def test_background_start_list_and_get(daemon):
     assert isinstance(r["pid"], int) and r["pid"] > 0
     assert TAG.fullmatch(r["tag"]), r
     assert r["cmd"] == "sleep"
-    assert alive(r["pid"]) and cmdline(r["pid"]) == [b"sleep", b"1000"]
+    # the answer comes once the exec has happened; the kernel fills /proc/PID/cmdline a moment
+    # later (after the old files are closed), so wait for it rather than read it once
+    wait_for(lambda: alive(r["pid"]) and cmdline(r["pid"]) == [b"sleep", b"1000"],
+             what="the process's cmdline to be sleep 1000")
 
     procs = [p for p in listing(daemon) if p["pid"] == r["pid"]]
     assert len(procs) == 1, procs
