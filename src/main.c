@@ -29,6 +29,7 @@
 #include "os/spawn.h"
 #include "proc/proc.h"
 #include "runtime/runc.h"
+#include "sandbox/sandbox.h"
 #include "supervisor/mainproc.h"
 #include "supervisor/service.h"
 #include "supervisor/svcdef.h"
@@ -45,6 +46,7 @@ struct daemon {
     struct reaper *reaper;
     struct mainproc *mainproc;
     struct svcmgr *services;
+    struct sbmgr *sandboxes; /* NULL when sandboxes are off (or not root) */
     struct proc_table *procs;
     struct api *api;
     struct http_server *server;
@@ -347,6 +349,18 @@ static int run(struct daemon *d, struct sp_err *err)
             return sp_err_set(err, r, "transcripts in %s: %s", tdir, strerror(-r));
     }
 
+    if (d->cfg.sandboxes.enabled && geteuid() == 0) {
+        struct sbmgr_opts so = {
+            .loop = d->loop,
+            .reaper = d->reaper,
+            .write_dir = d->state_dir,
+            .max = d->cfg.sandboxes.max,
+            .auto_resume = d->cfg.sandboxes.auto_resume,
+            .create_timeout_ms = d->cfg.sandboxes.create_timeout_ms,
+        };
+        if ((r = sbmgr_new(&d->sandboxes, &so, err)) < 0) return r;
+    }
+
     struct http_limits lim = {
         .max_header_bytes = d->cfg.http.max_header_bytes,
         .max_body_bytes = d->cfg.http.max_body_bytes,
@@ -369,6 +383,7 @@ static int run(struct daemon *d, struct sp_err *err)
         .system_error = system_error,
         .system_ud = d,
         .services = d->services,
+        .sandboxes = d->sandboxes,
         .files_root = d->cfg.files_root,
         .docker_name = d->cfg.docker.container_name ? d->cfg.docker.container_name : "sprite",
         .docker_max_execs = d->cfg.docker.max_execs,
@@ -414,6 +429,7 @@ static void teardown(struct daemon *d)
     /* the connections' on_close/on_abort callbacks still use the processes: run them first */
     if (d->loop) loop_run_deferred(d->loop);
     proc_table_free(d->procs);
+    sbmgr_free(d->sandboxes);
     svcmgr_free(d->services);
     mainproc_free(d->mainproc);
     reaper_free(d->reaper);
@@ -432,6 +448,8 @@ int main(int argc, char **argv)
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     if (strcmp(base, "sprite-runc") == 0) return runc_main(argc, argv, SPRITE_VERSION);
+    if (argc > 1 && strcmp(argv[1], "_sandbox") == 0) /* the sandbox manager's helper */
+        return sandbox_helper_main(argc - 1, argv + 1);
 
     config_init(&d.cfg);
     if (config_load(&d.cfg, argc, argv, &err) < 0) {

@@ -16,6 +16,7 @@
 #include "../os/reap.h"
 #include "../proc/proc.h"
 #include "../supervisor/mainproc.h"
+#include "../sandbox/sandbox.h"
 #include "../supervisor/service.h"
 #include "http.h"
 
@@ -25,8 +26,9 @@ struct api_ctx {
     struct mainproc *mainproc;
     struct proc_table *procs;
     struct svcmgr *services;
-    const char *state_dir; /* the write directory (transcripts live under it) */
-    const char *token;     /* never NULL or empty */
+    struct sbmgr *sandboxes; /* NULL: the sandbox routes answer 503 */
+    const char *state_dir;   /* the write directory (transcripts live under it) */
+    const char *token;       /* never NULL or empty */
     const char *version;
     uint64_t started_ms; /* sp_now_ms() at start */
     bool debug_endpoints;

@@ -66,6 +66,13 @@ const char *files_root_dir(struct api *a);
 void h_files_watch(struct api *a, struct http_request *req);
 void watch_free_all(struct api *a); /* at teardown, after the server is gone */
 
+/* Sandboxes and volumes (h_sandboxes.c). */
+void h_sandboxes_list(struct api *a, struct http_request *req);
+void h_sandboxes(struct api *a, struct http_request *req);
+void h_volumes(struct api *a, struct http_request *req);
+/* Relays req to the sandbox's agent with the request target given (or answers the error). */
+void sandbox_proxy(struct api *a, struct http_request *req, struct sandbox *sb, const char *target);
+
 /* Docker Engine API (h_docker.c). */
 #define DOCKER_API_VERSION "1.51"
 #define DOCKER_API_MINOR   51

@@ -461,6 +461,32 @@ static json_t *container_json(struct docker *d, bool summary)
                      config, "NetworkSettings", "Networks");
 }
 
+/* A sandbox in `docker ps`: its agent's container id, its name, its state. */
+static json_t *sandbox_summary(struct sandbox *sb)
+{
+    enum sandbox_state st = sandbox_state(sb);
+    char status[96], up[48], name[80];
+    human_duration((sp_wall_ms() - sandbox_created_ms(sb)) / 1000, up, sizeof(up));
+    const char *state = st == SB_RUNNING    ? "running"
+                        : st == SB_PAUSED   ? "paused"
+                        : st == SB_CREATING ? "created"
+                        : st == SB_ERROR    ? "dead"
+                                            : "removing";
+    if (st == SB_RUNNING)
+        snprintf(status, sizeof(status), "Up %s", up);
+    else if (st == SB_PAUSED)
+        snprintf(status, sizeof(status), "Up %s (Paused)", up);
+    else
+        snprintf(status, sizeof(status), "%s", st == SB_CREATING ? "Created" : state);
+    snprintf(name, sizeof(name), "/%s", sandbox_name(sb));
+    return json_pack("{s:s,s:[s],s:s,s:s,s:s,s:I,s:[],s:{},s:s,s:s,s:{s:s},s:{s:{}},s:[]}", "Id",
+                     sandbox_docker_id(sb), "Names", name, "Image", "sprite-sandbox", "ImageID", "",
+                     "Command", "sprite-env", "Created",
+                     (json_int_t)(sandbox_created_ms(sb) / 1000), "Ports", "Labels", "State", state,
+                     "Status", status, "HostConfig", "NetworkMode", "none", "NetworkSettings",
+                     "Networks", "Mounts");
+}
+
 static json_t *exec_json(struct docker *d, struct dexec *x)
 {
     json_t *args = json_array();
@@ -670,9 +696,13 @@ static void exec_create(struct api *a, struct http_request *req, json_t *body)
         free(x);
         return;
     }
-    do
+    /* an exec id starts with the container id's first SANDBOX_ID_LEN characters: a sandbox's
+     * agent is given a container id that starts with the sandbox id, so the host daemon knows
+     * where to send /exec/{id}/… */
+    do {
         hex_id(x->id);
-    while (find_exec(d, x->id, ID_LEN));
+        memcpy(x->id, d->container_id, SANDBOX_ID_LEN);
+    } while (find_exec(d, x->id, ID_LEN));
     x->state = DX_CREATED;
     x->created_ms = sp_now_ms();
     x->f.on_output = dx_on_output;
@@ -704,6 +734,12 @@ void h_docker_containers(struct api *a, struct http_request *req)
         if (strcmp(req->method, "GET") != 0) goto method;
         json_t *list = json_array();
         json_array_append_new(list, container_json(d, true));
+        for (size_t i = 0; a->ctx.sandboxes && i < SIZE_MAX; i++) {
+            struct sandbox *sb = sbmgr_at(a->ctx.sandboxes, i);
+            if (!sb) break;
+            json_t *j = sandbox_summary(sb);
+            if (j) json_array_append_new(list, j);
+        }
         api_respond_json(req, 200, list);
         return;
     }
@@ -725,6 +761,22 @@ void h_docker_containers(struct api *a, struct http_request *req)
         return;
     }
     if (strcmp(req->method, is_json ? "GET" : "POST") != 0) goto method;
+    struct sandbox *sb = NULL;
+    if (!container_matches(d, ref) && a->ctx.sandboxes &&
+        (sb = sbmgr_find_docker(a->ctx.sandboxes, ref[0] == '/' ? ref + 1 : ref))) {
+        /* the sandbox's agent answers for it, under its own name */
+        char *target = NULL;
+        const char *q = strchr(req->target, '?');
+        size_t plen = (size_t)(api_unversioned_path(req->path, NULL) - req->path);
+        if (asprintf(&target, "%.*s/containers/%s/%s%s", (int)plen, req->path, sandbox_name(sb), op,
+                     q ? q : "") < 0) {
+            http_respond_error(req, 503, "out_of_memory", "out of memory");
+            return;
+        }
+        sandbox_proxy(a, req, sb, target);
+        free(target);
+        return;
+    }
     if (!container_matches(d, ref)) {
         char msg[300];
         snprintf(msg, sizeof(msg), "No such container: %s", ref);
@@ -942,6 +994,16 @@ void h_docker_exec(struct api *a, struct http_request *req)
     }
     sweep(d);
     struct dexec *x = find_exec(d, rest, (size_t)(slash - rest));
+    struct sandbox *sb = NULL;
+    if (!x && a->ctx.sandboxes && slash - rest == ID_LEN) {
+        char sid[SANDBOX_ID_LEN + 1];
+        memcpy(sid, rest, SANDBOX_ID_LEN);
+        sid[SANDBOX_ID_LEN] = 0;
+        if ((sb = sbmgr_find(a->ctx.sandboxes, sid)) && strcmp(sandbox_id(sb), sid) == 0) {
+            sandbox_proxy(a, req, sb, req->target); /* the agent's exec: the same route */
+            return;
+        }
+    }
     if (!x) {
         char msg[300];
         snprintf(msg, sizeof(msg), "No such exec instance: %.*s",

@@ -70,6 +70,7 @@ struct http_conn {
     bool head_only;     /* a streamed answer to HEAD: headers only */
     bool body_open;     /* a streamed request body is still arriving (see http_body_pause) */
     bool body_paused;   /* the handler is not taking body bytes now */
+    bool body_fed;      /* bytes of the streamed body went through the parser */
     int file_fd;        /* http_respond_fd: the body still to send with sendfile, or -1 */
     off_t file_off;
     uint64_t file_left;
@@ -243,7 +244,7 @@ static void request_begin(struct http_conn *c)
     c->req.is_local = c->local;
     http_reqparser_reset(&c->rp, &c->req);
     c->streaming = c->chunked = c->resp_started = c->sent_continue = c->head_only = false;
-    c->body_open = c->body_paused = false;
+    c->body_open = c->body_paused = c->body_fed = false;
     c->rp.ask_stream = c->srv->body_hook != NULL;
     c->state = C_READING;
     c->idle_since_ms = sp_now_ms();
@@ -430,6 +431,7 @@ static void body_feed(struct http_conn *c)
 {
     struct http_request *req = &c->req;
     while (!c->closed && c->body_open && !c->body_paused && sp_buf_pending(&c->in)) {
+        c->body_fed = true;
         size_t n = http_reqparser_feed(&c->rp, sp_buf_head(&c->in), sp_buf_pending(&c->in));
         sp_buf_consume(&c->in, n);
         if (c->rp.state == HTTP_PARSE_ERROR) { /* bad chunk framing mid-body */
@@ -836,8 +838,17 @@ int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest,
 {
     struct http_conn *c = req->conn;
     struct http_server *s = c->srv;
+    size_t skip = 0;
     if (c->resp_started || c->closed) return -EINVAL;
-    int r = sp_buf_append(rest, sp_buf_head(&c->in), sp_buf_pending(&c->in));
+    if (c->body_open) {
+        /* Dispatched at its head for a streamed body: once part of the body went through the
+         * parser, the rest starts mid-body and cannot be handed over. */
+        if (c->body_fed) return -EINVAL;
+        /* http-parser pauses in on_headers_complete before it consumes the head's final LF,
+         * which is still the first byte of c->in: the owner gets the body from its first byte. */
+        if (sp_buf_pending(&c->in) && sp_buf_head(&c->in)[0] == '\n') skip = 1;
+    }
+    int r = sp_buf_append(rest, sp_buf_head(&c->in) + skip, sp_buf_pending(&c->in) - skip);
     if (r < 0) return r;
     /* conn_close() without the abort callback and without closing the socket */
     c->closed = true;

@@ -175,6 +175,10 @@ struct http_hijack_owner {
  * must not be used afterwards (it is freed after the current loop batch), so copy what you need
  * first. Only valid before any response was started. Returns 0 or -errno (then the request is
  * still the caller's to answer).
+ * A request dispatched at its head for a streamed body (http_server_set_body_hook) can be taken
+ * as long as none of its body was handed over yet (-EINVAL after; a handler that hijacks later
+ * pauses the body with http_body_pause first): rest then starts with the first body byte, raw
+ * as the client framed it. For a request dispatched complete, rest is what followed it.
  */
 int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest,
                 struct http_hijack_owner *owner);

@@ -2,6 +2,7 @@
 /* fd helpers: see fd.h. */
 #include "fd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -88,4 +89,36 @@ int sp_mkdir_p(const char *path, unsigned mode)
         buf[i] = c;
     }
     return 0;
+}
+
+static void rm_rf_at(int dfd, unsigned depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0 || errno != EISDIR) continue;
+        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0 && depth < 256)
+            rm_rf_at(sub, depth + 1);
+        else if (sub >= 0)
+            close(sub);
+        unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
+void sp_rm_rf(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        unlink(path); /* a symlink (or a file) where the directory should be: only it goes */
+        return;
+    }
+    rm_rf_at(fd, 0);
+    rmdir(path);
 }

@@ -20,5 +20,9 @@ int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned 
 /* mkdir -p: every missing directory of path is created with mode (existing ones are kept as
  * they are). 0 or -errno (-ENAMETOOLONG beyond PATH_MAX). */
 int sp_mkdir_p(const char *path, unsigned mode);
+/* rm -rf of a directory tree that someone else may control (a container's upper layer): symlinks
+ * are removed, never followed; a symlink or file at path itself is just unlinked. At most 256
+ * levels deep. Errors are ignored (what could not be removed stays). */
+void sp_rm_rf(const char *path);
 
 #endif

@@ -70,6 +70,14 @@ static const struct key services_keys[] = {
     {NULL, 0, 0, NULL, 0, 0},
 };
 
+static const struct key sandboxes_keys[] = {
+    {"enabled", K_BOOL, OFF(sandboxes.enabled), NULL, 0, 0},
+    {"max", K_UINT, OFF(sandboxes.max), NULL, 0, 4096},
+    {"auto_resume", K_BOOL, OFF(sandboxes.auto_resume), NULL, 0, 0},
+    {"create_timeout", K_DURATION_MS, OFF(sandboxes.create_timeout_ms), NULL, 100, 600000},
+    {NULL, 0, 0, NULL, 0, 0},
+};
+
 static const struct key http_keys[] = {
     {"max_header_bytes", K_SIZE, OFF(http.max_header_bytes), NULL, 1024, 80 * 1024},
     {"max_body_bytes", K_SIZE, OFF(http.max_body_bytes), NULL, 0, 1024ull * 1024 * 1024},
@@ -98,6 +106,7 @@ static const struct key top_keys[] = {
     {"docker", K_OBJECT, 0, docker_keys, 0, 0},
     {"files", K_OBJECT, 0, files_keys, 0, 0},
     {"services", K_OBJECT, 0, services_keys, 0, 0},
+    {"sandboxes", K_OBJECT, 0, sandboxes_keys, 0, 0},
     /* Keys of the Go original that belong to Fly's storage stack; accepted so their configs load.
      */
     {"s3", K_COMPAT, 0, NULL, 0, 0},
@@ -149,6 +158,9 @@ void config_init(struct config *c)
     c->services.ring_bytes = 256 * 1024;
     c->services.log_file_bytes = 1024 * 1024;
     c->services.log_files = 1;
+    c->sandboxes.enabled = true;
+    c->sandboxes.max = 256;
+    c->sandboxes.create_timeout_ms = 10000;
 }
 
 bool config_docker_name_ok(const char *name)

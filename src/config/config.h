@@ -51,6 +51,13 @@ struct config_services {
     unsigned log_files;    /* rotated files kept per stream */
 };
 
+struct config_sandboxes {
+    bool enabled;               /* serve the sandbox and volume routes */
+    unsigned max;               /* sandboxes at once */
+    bool auto_resume;           /* a request to a paused sandbox resumes it */
+    uint64_t create_timeout_ms; /* from the request to the agent answering */
+};
+
 struct config {
     enum sp_log_level log_level;
     bool log_json;
@@ -72,6 +79,7 @@ struct config {
     struct config_exec exec;
     struct config_docker docker;
     struct config_services services;
+    struct config_sandboxes sandboxes;
     char *files_root; /* files.root: where file routes resolve paths; NULL: "/" */
     bool show_version;
     bool show_help;

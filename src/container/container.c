@@ -137,40 +137,6 @@ static int write_json_atomic(const char *path, json_t *j, unsigned mode)
     return r;
 }
 
-/* Removes the entries of the directory dfd (which it closes), never following a symlink: a
- * container controls what is under its state directory (the host-root overlay's upper layer). */
-static void rm_rf_at(int dfd, unsigned depth)
-{
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-        if (unlinkat(dirfd(d), de->d_name, 0) == 0 || errno != EISDIR) continue;
-        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub >= 0 && depth < 256)
-            rm_rf_at(sub, depth + 1);
-        else if (sub >= 0)
-            close(sub);
-        unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
-    }
-    closedir(d);
-}
-
-static void rm_rf_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        unlink(path); /* a symlink (or a file) where the directory should be: only it goes */
-        return;
-    }
-    rm_rf_at(fd, 0);
-    rmdir(path);
-}
-
 /* ---- the saved state ---- */
 
 struct saved {
@@ -315,8 +281,9 @@ struct init_ctx {
     int fifo_fd;              /* O_PATH to exec.fifo */
     int console_fd;           /* connected console socket, or -1 */
     struct cseccomp *seccomp; /* built by create, loaded by the init; NULL: none */
-    /* host-root mode: <state dir>/overlay (upper, work, merged); "" otherwise */
+    /* overlay modes: <state dir>/overlay (upper, work, merged); "" otherwise */
     char overlay[PATH_MAX + 16];
+    char lower[PATH_MAX]; /* the overlay's read-only lower layer: "/" (host root) or a rootfs */
 };
 
 /* Messages on the sync socket: 'G'+state JSON parent → child (go on), 'C' parent → child (you
@@ -453,20 +420,22 @@ static int write_sysctls(const struct oci_spec *spec, struct sp_err *err)
     return 0;
 }
 
-/* Host-root mode (the seed Reaper's "overlay protects the host"): the root is the host's own
- * file system seen through an overlay whose upper layer lives in the state directory, so the
- * container reads everything the host has and its writes never reach the host. Mounted in the
- * container's mount namespace, which is made private first so nothing propagates back. */
-static int mount_host_overlay(struct init_ctx *c, struct sp_err *err)
+/* Overlay modes. Host-root (the seed Reaper's "overlay protects the host"): the root is the host's
+ * own file system seen through an overlay whose upper layer lives in the state directory, so the
+ * container reads everything the host has and its writes never reach the host. Rootfs overlay
+ * (sandboxes: annotation run.sprite.overlay=true): the same over root.path, which stays
+ * untouched and can be shared by many containers. Mounted in the container's mount namespace,
+ * which is made private first so nothing propagates back. */
+static int mount_overlay(struct init_ctx *c, struct sp_err *err)
 {
-    char upper[PATH_MAX + 32], work[PATH_MAX + 32], data[3 * PATH_MAX];
+    char upper[PATH_MAX + 32], work[PATH_MAX + 32], data[4 * PATH_MAX];
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return sp_err_set(err, -errno, "making / private: %s", strerror(errno));
     snprintf(upper, sizeof(upper), "%s/upper", c->overlay);
     snprintf(work, sizeof(work), "%s/work", c->overlay);
-    snprintf(data, sizeof(data), "lowerdir=/,upperdir=%s,workdir=%s", upper, work);
+    snprintf(data, sizeof(data), "lowerdir=%s,upperdir=%s,workdir=%s", c->lower, upper, work);
     if (mount("overlay", c->rootfs, "overlay", 0, data) < 0)
-        return sp_err_set(err, -errno, "mounting the host-root overlay on %s: %s", c->rootfs,
+        return sp_err_set(err, -errno, "mounting the overlay of %s on %s: %s", c->lower, c->rootfs,
                           strerror(errno));
     return 0;
 }
@@ -504,7 +473,7 @@ SP_NORETURN static void init_main(struct init_ctx *c)
         sp_err_set(&e, -errno, "becoming root in the user namespace: %s", strerror(errno));
         child_fail(c, &e);
     }
-    if (c->overlay[0] && mount_host_overlay(c, &e) < 0) child_fail(c, &e);
+    if (c->overlay[0] && mount_overlay(c, &e) < 0) child_fail(c, &e);
     if (rootfs_prepare(spec, c->rootfs, &e) < 0) child_fail(c, &e);
     char joined;
     if (recv(c->sync_fd, &joined, 1, 0) != 1 || joined != 'C') _exit(1);
@@ -702,8 +671,26 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
     }
     const char *hr = json_string_value(json_object_get(spec->annotations, "run.sprite.host-root"));
     bool host_root = strcmp(spec->root_path, "/") == 0 || (hr && strcmp(hr, "true") == 0);
+    const char *ov = json_string_value(json_object_get(spec->annotations, "run.sprite.overlay"));
+    bool rootfs_overlay = !host_root && ov && strcmp(ov, "true") == 0;
     char rootfs_in[PATH_MAX * 2];
-    if (host_root) {
+    if (rootfs_overlay) {
+        if (spec->root_path[0] == '/')
+            snprintf(rootfs_in, sizeof(rootfs_in), "%s", spec->root_path);
+        else
+            snprintf(rootfs_in, sizeof(rootfs_in), "%s/%s", bundle, spec->root_path);
+        if (!realpath(rootfs_in, c.lower)) {
+            r = sp_err_set(err, -errno, "rootfs %s: %s", rootfs_in, strerror(errno));
+            goto fail;
+        }
+        if (strchr(c.lower, ',') || strchr(c.lower, ':')) {
+            r = sp_err_set(err, -EINVAL,
+                           "rootfs %s: an overlay lower layer cannot contain ',' or ':'", c.lower);
+            goto fail;
+        }
+    } else if (host_root)
+        snprintf(c.lower, sizeof(c.lower), "/");
+    if (host_root || rootfs_overlay) {
         snprintf(c.overlay, sizeof(c.overlay), "%s/overlay", dir);
         snprintf(rootfs_in, sizeof(rootfs_in), "%s/merged", c.overlay);
         static const char *const sub[] = {"", "/upper", "/work", "/merged"};
@@ -714,6 +701,14 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
                 r = sp_err_set(err, -errno, "creating %s: %s", d, strerror(errno));
                 goto fail;
             }
+        }
+        /* the overlay's root takes the upper layer's mode and owner: give it the lower's */
+        struct stat lst;
+        snprintf(path, sizeof(path), "%s/upper", c.overlay);
+        if (stat(c.lower, &lst) < 0 || chmod(path, lst.st_mode & 07777) < 0 ||
+            chown(path, lst.st_uid, lst.st_gid) < 0) {
+            r = sp_err_set(err, -errno, "setting up %s: %s", path, strerror(errno));
+            goto fail;
         }
     } else if (spec->root_path[0] == '/')
         snprintf(rootfs_in, sizeof(rootfs_in), "%s", spec->root_path);
@@ -914,7 +909,7 @@ fail:
     sp_close(console_fd);
     sp_close(pidns_fd);
     sp_close(saved_pidns);
-    if (dir_made) rm_rf_dir(dir);
+    if (dir_made) sp_rm_rf(dir);
     cseccomp_free(c.seccomp);
     oci_spec_free(spec);
     return r;
@@ -1072,7 +1067,7 @@ static int destroy(struct saved *s, struct sp_err *err)
         cgroup_free(cg);
     }
     run_saved_hooks(s, "poststop", "stopped");
-    rm_rf_dir(s->dir);
+    sp_rm_rf(s->dir);
     return r;
 }
 
@@ -1084,7 +1079,7 @@ int container_delete(const char *root, const char *id, bool force, struct sp_err
         if (force && r == -ENOENT) {
             char dir[PATH_MAX];
             struct sp_err e = {0};
-            if (state_dir(root, id, dir, sizeof(dir), &e) == 0) rm_rf_dir(dir);
+            if (state_dir(root, id, dir, sizeof(dir), &e) == 0) sp_rm_rf(dir);
             r = 0;
         }
         goto out;

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A reverse proxy to an HTTP server on a unix socket: the host daemon relays
+ * /v1/sandboxes/{id}/<rest> to the sandbox's own agent this way.
+ *
+ * proxy_request() connects to the upstream socket, takes the client's connection from the server
+ * (http_hijack), sends the request head rewritten for the upstream, then relays raw bytes both
+ * ways from the loop until both sides are done. The request body and the response are not parsed:
+ * a chunked body stays chunked, an upgraded connection (WebSocket, Docker's hijack) is relayed
+ * like any other. The upstream is told "Connection: close", so one client connection carries one
+ * proxied request (the upstream's response says so to the client).
+ *
+ * Head sent upstream: "<METHOD> <target> HTTP/1.<client's minor>", then the client's header
+ * fields as sent except the hop-by-hop ones (Connection, Keep-Alive, Proxy-Connection,
+ * Proxy-Authorization, TE, Trailer, Upgrade unless req->upgrade, and every field the client's
+ * Connection header names, but never Host, Content-Length or Transfer-Encoding), Expect (the
+ * front server answered it already) and the client's credentials for the host (Authorization,
+ * X-Access-Token); then "Authorization: <o->authorization>" when given, "Host: localhost" when
+ * the client sent no Host, and "Connection: close" ("Connection: Upgrade" and the client's
+ * Upgrade field when req->upgrade).
+ *
+ * Request bodies: routes that proxy take their body as a stream (http_server_set_body_hook), so
+ * the handler runs when the head is in and the body, read or not yet, is relayed raw with its
+ * framing as sent. A body the server buffered instead (req->body not empty) is sent first, with
+ * its framing replaced by Content-Length. An empty chunked body that was buffered looks exactly
+ * like a streamed one that has not arrived yet; it is relayed as a stream, so the upstream waits
+ * for a body that never comes (until its request timeout): do not proxy from such routes.
+ *
+ * Relaying: each direction has a buffer of at most PROXY_BUF_MAX bytes; its source is not read
+ * while it is full, so memory stays bounded whatever the peers do. Half-closes travel: the
+ * client's EOF becomes shutdown(SHUT_WR) upstream once what it sent is written, and the response
+ * keeps flowing. The upstream's EOF ends the relay: what it sent is written to the client, the
+ * client's write side is shut, its input is drained and dropped until it closes (at most
+ * PROXY_LINGER_MS, so the last bytes are not lost to a reset), then the socket is closed. A client
+ * that closes both directions, a read or write error on either socket, or buffered bytes that make
+ * no progress for PROXY_STALL_MS close both at once. A relay where both sides are alive and
+ * silent never times out (long streams and WebSockets are legitimate); a TCP client is sent
+ * keepalive probes (every PROXY_PROBE_S s once idle) so one that vanished is noticed.
+ *
+ * The client's connection counts against the server's max_connections until the relay ends;
+ * http_server_free() ends the relays of its connections.
+ */
+#ifndef SP_PROXY_H
+#define SP_PROXY_H
+
+#include "../base/err.h"
+#include "../os/loop.h"
+#include "http.h"
+
+#define PROXY_BUF_MAX   (256 * 1024) /* bytes buffered per direction */
+#define PROXY_STALL_MS  60000        /* buffered bytes that cannot be written for this long */
+#define PROXY_LINGER_MS 5000         /* draining the client after its response ended */
+#define PROXY_PROBE_S   15           /* TCP keepalive idle time and interval for the client */
+
+struct proxy_opts {
+    const char *socket_path;   /* the upstream HTTP server's unix socket */
+    const char *target;        /* the request target sent upstream: path and query ("/x?y=1") */
+    const char *authorization; /* the Authorization value sent upstream; NULL: none */
+    void (*on_end)(void *ud);  /* called once, from the loop, when the relay is over and freed
+                                * (may be NULL) */
+    void *ud;
+};
+
+/*
+ * Relays req to the upstream server. Call it from the handler itself, as soon as the request's
+ * head is in (from a route whose body is streamed; a request without a body is dispatched
+ * complete). A handler that must wait before calling it pauses the body first (http_body_pause).
+ * The strings in o are used during the call only; ud must live until on_end.
+ *
+ * Returns 0 once the connection is taken: the request must not be used afterwards and on_end
+ * will run. Or -errno with err set, the request still the caller's to answer (a 502 when the
+ * upstream is unreachable) and on_end never called: -ENOENT (no socket), -ECONNREFUSED (nobody
+ * listening), -EAGAIN (its backlog is full), -EINVAL (a target or authorization holding CR/LF or
+ * empty, a socket path too long, a streamed body already partly handed to the handler), -ENOMEM.
+ */
+int proxy_request(struct http_request *req, struct loop *loop, const struct proxy_opts *o,
+                  struct sp_err *err);
+
+#endif
