@@ -337,6 +337,7 @@ static int run(struct daemon *d, struct sp_err *err)
         .retention_ms = d->cfg.exec.retention_ms,
         .drain_ms = d->cfg.exec.drain_ms,
         .max_retained = d->cfg.exec.max_retained,
+        .default_user = d->cfg.exec.default_user,
     };
     if ((r = proc_table_new(&d->procs, d->loop, d->reaper, &plim, d->cfg.exec_wrapper_command,
                             d->cfg.exec_tty_wrapper_command)) < 0)

@@ -47,6 +47,7 @@ static const struct key exec_keys[] = {
     {"drain_timeout", K_DURATION_MS, OFF(exec.drain_ms), NULL, 0, 60000},
     {"transcripts", K_BOOL, OFF(exec.transcripts), NULL, 0, 0},
     {"max_retained", K_UINT, OFF(exec.max_retained), NULL, 0, 1000000},
+    {"default_user", K_STRING, OFF(exec.default_user), NULL, 0, 0},
     {NULL, 0, 0, NULL, 0, 0},
 };
 
@@ -180,6 +181,7 @@ void config_free(struct config *c)
     sp_strv_free(c->process_environment);
     free(c->components_dir);
     free(c->services.socket);
+    free(c->exec.default_user);
     json_decref(c->components);
     sp_strv_free(c->exec_wrapper_command);
     sp_strv_free(c->exec_tty_wrapper_command);

@@ -35,6 +35,7 @@ struct config_exec {
     uint64_t drain_ms;      /* after an exit, wait this long for pipes a child still holds */
     bool transcripts;       /* record transcripts from the start */
     unsigned max_retained;  /* finished processes kept listable */
+    char *default_user;     /* processes started without a user run as this one; NULL: ours */
 };
 
 struct config_docker {

@@ -610,7 +610,8 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
             return sp_err_set(err, -EEXIST, "tag \"%s\" is in use by a running process", s->tag);
     }
     struct user_ids uid;
-    if (s->user && s->user[0] && users_lookup("/", s->user, &uid, err) < 0) return err->code;
+    const char *user = s->user && s->user[0] ? s->user : t->lim.default_user;
+    if (user && user[0] && users_lookup("/", user, &uid, err) < 0) return err->code;
 
     struct proc *p = calloc(1, sizeof(*p));
     if (!p) return sp_err_set(err, -ENOMEM, "out of memory");
@@ -640,7 +641,7 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
     p->cwd = s->cwd ? strdup(s->cwd) : NULL;
     /* with a user: HOME, USER and LOGNAME as login would set them (the request may override) */
     char **extra = sp_strv_new(0);
-    if (extra && s->user && s->user[0]) {
+    if (extra && user && user[0]) {
         char kv[400];
         snprintf(kv, sizeof(kv), "HOME=%s", uid.home[0] ? uid.home : "/");
         sp_strv_push(&extra, kv);
@@ -715,7 +716,7 @@ int proc_start(struct proc_table *t, const struct proc_spec *s, struct proc **ou
         .stdout_fd = s->tty ? in[0] : o1[1],
         .stderr_fd = s->tty ? in[0] : o2[1],
     };
-    if (s->user && s->user[0]) {
+    if (user && user[0]) {
         so.set_user = 1;
         so.uid = uid.uid;
         so.gid = uid.gid;

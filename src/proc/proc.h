@@ -33,12 +33,13 @@
 enum proc_stream { PROC_STDOUT = 0, PROC_STDERR = 1 };
 
 struct proc_limits {
-    unsigned max_procs;    /* running at once; more → -EAGAIN */
-    size_t max_args_bytes; /* argv + env strings; more → -E2BIG */
-    size_t log_bytes;      /* per stream */
-    uint64_t retention_ms; /* how long a finished process stays listable */
-    uint64_t drain_ms;     /* after exit, how long to wait for EOF on pipes */
-    unsigned max_retained; /* finished processes kept listable; the oldest go first */
+    unsigned max_procs;       /* running at once; more → -EAGAIN */
+    size_t max_args_bytes;    /* argv + env strings; more → -E2BIG */
+    size_t log_bytes;         /* per stream */
+    uint64_t retention_ms;    /* how long a finished process stays listable */
+    uint64_t drain_ms;        /* after exit, how long to wait for EOF on pipes */
+    unsigned max_retained;    /* finished processes kept listable; the oldest go first */
+    const char *default_user; /* for a spec without user; NULL: the daemon's (must outlive) */
 };
 
 struct proc_spec {

@@ -36,6 +36,7 @@
 #include "../base/fd.h"
 #include "../base/time.h"
 #include "../container/container.h"
+#include "../os/users.h"
 #include "image.h"
 #include "sandbox.h"
 
@@ -186,6 +187,9 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
         json_pack("{s:s, s:s, s:{s:s}, s:{s:b}, s:{s:s}, s:s}", "write_dir", "/.sprite/run/state",
                   "api_listen_addr", "unix:/.sprite/run/api.sock", "services", "socket", "",
                   "sandboxes", "enabled", 0, "docker", "container_name", name, "log_level", "info");
+    const char *user = json_string_value(json_object_get(spec, "user"));
+    if (agent && user && strcmp(user, "root") != 0 && strcmp(user, "0") != 0)
+        json_object_set_new(agent, "exec", json_pack("{s:s}", "default_user", user));
     char *atext = agent ? json_dumps(agent, JSON_INDENT(2)) : NULL;
     json_decref(agent);
     snprintf(path, sizeof(path), "%s/agent.json", run);
@@ -436,6 +440,13 @@ static int do_create(struct helper *h)
         snprintf(digest, sizeof(digest), "sha256:%.64s", basename(dirname(tmp)));
     } else {
         snprintf(lower, sizeof(lower), "%s", rootfs);
+    }
+    const char *user = json_string_value(json_object_get(spec, "user"));
+    struct user_ids ids;
+    if (user && strcmp(user, "root") != 0 && (r = users_lookup(lower, user, &ids, &e)) < 0) {
+        sp_err_prefix(&e, "user: ");
+        e.code = -EINVAL;
+        return fail(h, "create.out", &e);
     }
     if (build_bundle(h, lower, &e) < 0) return fail(h, "create.out", &e);
 
