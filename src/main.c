@@ -306,6 +306,7 @@ static void raise_nofile(void)
 static int run(struct daemon *d, struct sp_err *err)
 {
     raise_nofile();
+    if (d->cfg.exec.oom_score_adj) spawn_set_child_oom_score_adj((int)d->cfg.exec.oom_score_adj);
     char dirbuf[64];
     snprintf(d->state_dir, sizeof(d->state_dir), "%s",
              d->cfg.write_dir ? d->cfg.write_dir : default_write_dir(dirbuf, sizeof(dirbuf)));

@@ -10,11 +10,11 @@
  *
  * An exec record lives from create until retention after its end (or until it was created and
  * never started for as long); at most max_execs exist, the oldest ended ones making room. A
- * started exec is a process of the process table (tag "docker-" + 12 hex). An attached start
- * is lossless: the stream follows the process's logs and pauses the process while the client
- * is behind. The exit code is recorded before the stream's write side is shut, so an inspect
- * right after EOF sees it. A client that goes away kills the process group (moby leaves it
- * running; in a sandbox an orphaned exec is a leak).
+ * started exec is a process of the process table (tag "docker-" + 12 hex digits of its id, after
+ * the container id prefix). An attached start is lossless: the stream follows the process's logs
+ * and pauses the process while the client is behind. The exit code is recorded before the stream's
+ * write side is shut, so an inspect right after EOF sees it. A client that goes away kills the
+ * process group (moby leaves it running; in a sandbox an orphaned exec is a leak).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -847,7 +847,8 @@ static int stream_head(struct http_request *req, bool upgrade, bool raw_ctype, c
 static int start_proc(struct dexec *x, struct proc **p, struct sp_err *err)
 {
     char tag[32];
-    snprintf(tag, sizeof(tag), "docker-%.12s", x->id);
+    snprintf(tag, sizeof(tag), "docker-%.12s",
+             x->id + SANDBOX_ID_LEN); /* after the shared prefix */
     struct proc_spec spec = {
         .argv = x->argv,
         .env = x->env,

@@ -34,12 +34,15 @@ struct proxy {
     uint64_t to_up_since_ms; /* when the bytes of each buffer last moved */
     uint64_t to_cl_since_ms;
     uint64_t linger_deadline_ms;
-    bool cl_eof;  /* the client sent EOF */
-    bool up_eof;  /* the upstream sent EOF: the relay is ending, client input is dropped */
-    bool up_shut; /* we shut the upstream's write side (after the client's EOF) */
-    bool cl_shut; /* we shut the client's write side: draining it until it closes */
-    bool up_hup;  /* the upstream closed both ways (unread bytes may remain) */
-    bool dead;    /* both sockets closed; freed from the loop */
+    bool cl_eof;   /* the client sent EOF */
+    bool up_eof;   /* the upstream sent EOF: the relay is ending, client input is dropped */
+    bool up_shut;  /* we shut the upstream's write side (after the client's EOF) */
+    bool cl_shut;  /* we shut the client's write side: draining it until it closes */
+    bool up_hup;   /* the upstream closed both ways (unread bytes may remain) */
+    bool answered; /* the upstream sent a byte (or the client was sent our 502) */
+    bool head_req; /* a HEAD request: a 502 of ours has no body */
+    bool dead;     /* both sockets closed; freed from the loop */
+    const char *common_headers; /* the server's, for our 502 (the server outlives the relay) */
     struct http_hijack_owner owner;
     void (*on_end)(void *ud);
     void *ud;
@@ -132,6 +135,40 @@ static int px_flush(int fd, struct sp_buf *b, uint64_t *since_ms)
     return 0;
 }
 
+/*
+ * The upstream is done: at its EOF, or when a read or write fails (taken as its EOF, so what it
+ * sent still reaches the client). Nothing more goes upstream and the relay ends once the client
+ * has what is buffered. An upstream that sent nothing at all (the agent died, say) leaves the
+ * request unanswered: the client gets a 502 instead of a bare close.
+ */
+static void px_upstream_gone(struct proxy *p)
+{
+    static const char body[] = "{\"code\":\"bad_gateway\",\"message\":\"the upstream closed the "
+                               "connection before answering\"}\n";
+    p->up_eof = true;
+    if (p->answered) return;
+    p->answered = true;
+    sp_warn("proxy: the upstream closed the connection before answering");
+    int r = sp_buf_printf(&p->to_cl,
+                          "HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s",
+                          sizeof(body) - 1, p->common_headers, p->head_req ? "" : body);
+    if (r < 0) {
+        px_close(p);
+        return;
+    }
+    p->to_cl_since_ms = sp_now_ms();
+}
+
+/* Reads the upstream into to_cl while there is room; its EOF or an error ends it. */
+static void px_read_upstream(struct proxy *p)
+{
+    size_t before = sp_buf_pending(&p->to_cl);
+    int r = px_fill(p->up.fd, &p->to_cl, &p->to_cl_since_ms);
+    if (sp_buf_pending(&p->to_cl) != before) p->answered = true;
+    if (r != 0) px_upstream_gone(p);
+}
+
 /* Sets epoll interest and the timer from the state. */
 static void px_update(struct proxy *p)
 {
@@ -172,13 +209,14 @@ static void px_update(struct proxy *p)
 static void px_pump(struct proxy *p)
 {
     if (p->dead) return;
-    if (p->up_eof) px_close_upstream(p); /* the relay is ending: nothing more goes upstream */
-
-    if (p->up.fd >= 0 && sp_buf_pending(&p->to_up) &&
+    if (!p->up_eof && sp_buf_pending(&p->to_up) &&
         px_flush(p->up.fd, &p->to_up, &p->to_up_since_ms) < 0) {
-        px_close(p);
-        return;
+        /* it stopped reading: take what it answered (an early error), then end as at its EOF */
+        px_read_upstream(p);
+        if (!p->up_eof) px_upstream_gone(p);
+        if (p->dead) return;
     }
+    if (p->up_eof) px_close_upstream(p); /* the relay is ending: nothing more goes upstream */
     if (p->up.fd >= 0 && p->cl_eof && !p->up_shut && !sp_buf_pending(&p->to_up)) {
         shutdown(p->up.fd, SHUT_WR); /* the client's half-close, passed on */
         p->up_shut = true;
@@ -227,18 +265,8 @@ static void px_upstream_cb(struct loop_io *io, uint32_t events)
 
     if (events & EPOLLHUP) p->up_hup = true;
     /* Read before writing: an upstream that answered and closed is seen to end in order. */
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !p->up_eof) {
-        int r = px_fill(io->fd, &p->to_cl, &p->to_cl_since_ms);
-        if (r < 0) {
-            px_close(p);
-            return;
-        }
-        if (r == 1) p->up_eof = true;
-    }
-    if ((events & EPOLLERR) && !p->up_eof) {
-        px_close(p);
-        return;
-    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !p->up_eof) px_read_upstream(p);
+    if ((events & EPOLLERR) && !p->up_eof) px_upstream_gone(p); /* with no room to read it */
     px_pump(p);
 }
 
@@ -339,12 +367,13 @@ static int build_head(struct sp_buf *b, const struct http_request *req, const st
     return r;
 }
 
-/* A request target: visible ASCII only (no space, control or CR/LF to break the request line). */
+/* A request target: no space or control byte (CR, LF) that would break the request line. Bytes
+ * above 0x7f pass, as http-parser lets them through in the client's own target. */
 static bool target_ok(const char *s)
 {
     if (!s || !*s) return false;
     for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) return false;
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f) return false;
     return true;
 }
 
@@ -396,6 +425,8 @@ int proxy_request(struct http_request *req, struct loop *loop, const struct prox
         return sp_err_set(err, -ENOMEM, "proxy: out of memory");
     }
     p->owner.close = px_owner_close;
+    p->common_headers = http_common_headers(req);
+    p->head_req = strcmp(req->method, "HEAD") == 0;
     int cfd = -1;
     int r = build_head(&p->to_up, req, o);
     if (r < 0) {

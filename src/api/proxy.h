@@ -29,13 +29,17 @@
  * Relaying: each direction has a buffer of at most PROXY_BUF_MAX bytes; its source is not read
  * while it is full, so memory stays bounded whatever the peers do. Half-closes travel: the
  * client's EOF becomes shutdown(SHUT_WR) upstream once what it sent is written, and the response
- * keeps flowing. The upstream's EOF ends the relay: what it sent is written to the client, the
- * client's write side is shut, its input is drained and dropped until it closes (at most
- * PROXY_LINGER_MS, so the last bytes are not lost to a reset), then the socket is closed. A client
- * that closes both directions, a read or write error on either socket, or buffered bytes that make
- * no progress for PROXY_STALL_MS close both at once. A relay where both sides are alive and
- * silent never times out (long streams and WebSockets are legitimate); a TCP client is sent
- * keepalive probes (every PROXY_PROBE_S s once idle) so one that vanished is noticed.
+ * keeps flowing. The upstream's EOF ends the relay: the upstream socket is closed, what it sent is
+ * written to the client, the client's write side is shut, its input is drained and dropped until
+ * it closes (at most PROXY_LINGER_MS, so the last bytes are not lost to a reset), then the socket
+ * is closed. A read or write error on the upstream (a reset: the agent died, or answered early
+ * and closed without reading the body) ends it the same way, after reading what it sent; an
+ * upstream that closes or fails before sending a single byte gets the client a 502 (JSON, code
+ * "bad_gateway") instead of a bare close. A client that closes both directions or fails, or
+ * buffered bytes that make no progress for PROXY_STALL_MS, close both at once. A relay where both
+ * sides are alive and silent never times out (long streams and WebSockets are legitimate); a TCP
+ * client is sent keepalive probes (every PROXY_PROBE_S s once idle) so one that vanished is
+ * noticed.
  *
  * The client's connection counts against the server's max_connections until the relay ends;
  * http_server_free() ends the relays of its connections.
@@ -70,8 +74,9 @@ struct proxy_opts {
  * Returns 0 once the connection is taken: the request must not be used afterwards and on_end
  * will run. Or -errno with err set, the request still the caller's to answer (a 502 when the
  * upstream is unreachable) and on_end never called: -ENOENT (no socket), -ECONNREFUSED (nobody
- * listening), -EAGAIN (its backlog is full), -EINVAL (a target or authorization holding CR/LF or
- * empty, a socket path too long, a streamed body already partly handed to the handler), -ENOMEM.
+ * listening), -EAGAIN (its backlog is full), -EINVAL (an empty target or one with a space or a
+ * control byte, an authorization with CR or LF, a socket path too long, a streamed body already
+ * partly handed to the handler), -ENOMEM.
  */
 int proxy_request(struct http_request *req, struct loop *loop, const struct proxy_opts *o,
                   struct sp_err *err);

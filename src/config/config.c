@@ -48,6 +48,7 @@ static const struct key exec_keys[] = {
     {"transcripts", K_BOOL, OFF(exec.transcripts), NULL, 0, 0},
     {"max_retained", K_UINT, OFF(exec.max_retained), NULL, 0, 1000000},
     {"default_user", K_STRING, OFF(exec.default_user), NULL, 0, 0},
+    {"oom_score_adj", K_UINT, OFF(exec.oom_score_adj), NULL, 0, 1000},
     {NULL, 0, 0, NULL, 0, 0},
 };
 

@@ -36,6 +36,7 @@ struct config_exec {
     bool transcripts;       /* record transcripts from the start */
     unsigned max_retained;  /* finished processes kept listable */
     char *default_user;     /* processes started without a user run as this one; NULL: ours */
+    unsigned oom_score_adj; /* children's oom_score_adj (raised only); 0: inherited */
 };
 
 struct config_docker {

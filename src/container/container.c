@@ -854,6 +854,9 @@ static int create_impl(const struct container_create_opts *o, pid_t *init_pid, s
     }
     char msg[SP_ERR_MSG_MAX + 2];
     ssize_t n = recv(sv[0], msg, sizeof(msg) - 1, 0);
+    /* an init that failed with our 'C' unread resets its end: the kernel reports that before
+     * the reason it queued, which the next recv returns */
+    if (n < 0 && errno == ECONNRESET) n = recv(sv[0], msg, sizeof(msg) - 1, MSG_DONTWAIT);
     if (n <= 0 || msg[0] != 'R') {
         if (n > 1 && msg[0] == 'E') {
             msg[n] = '\0';

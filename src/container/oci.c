@@ -180,6 +180,8 @@ void oci_spec_free(struct oci_spec *s)
         free(s->mounts[i].type);
         free(s->mounts[i].source);
         sp_strv_free(s->mounts[i].options);
+        free(s->mounts[i].uid_mappings);
+        free(s->mounts[i].gid_mappings);
     }
     free(s->mounts);
     for (int i = 0; i < OCI_NS_COUNT; i++)
@@ -584,7 +586,95 @@ int oci_process_from_json(json_t *obj, struct oci_process *p, struct sp_err *err
     return r;
 }
 
+/* --- id mappings ----------------------------------------------------------------------------- */
+
+/* A uidMappings/gidMappings array at path into *out (*n entries); max: at most that many entries
+ * (0: no limit). */
+static int parse_idmaps(struct sp_err *err, const char *path, json_t *v, size_t max,
+                        struct oci_idmap **out, size_t *n)
+{
+    static const char *const keys[] = {"containerID", "hostID", "size"};
+    char ep[JPATH_MAX], fp[JPATH_MAX];
+    void *mem;
+    int r = alloc_array(err, path, v, sizeof(**out), &mem);
+    if (r < 0) return r;
+    *out = mem;
+    *n = json_array_size(v);
+    if (max && *n > max) return fail(err, path, "more than %zu entries", max);
+    for (size_t i = 0; i < *n; i++) {
+        json_t *e = json_array_get(v, i);
+        int64_t vals[3];
+        jidx(ep, path, i);
+        if ((r = want_object(err, ep, e)) < 0) return r;
+        for (size_t k = 0; k < 3; k++) {
+            json_t *f = member(e, keys[k]);
+            if (!f) return fail(err, jkey(fp, ep, keys[k]), "is required");
+            if ((r = get_int(err, jkey(fp, ep, keys[k]), f, 0, UINT32_MAX, &vals[k])) < 0) return r;
+        }
+        if (vals[2] == 0) return fail(err, jkey(fp, ep, "size"), "must be more than 0");
+        if (vals[0] + vals[2] > (int64_t)UINT32_MAX + 1 ||
+            vals[1] + vals[2] > (int64_t)UINT32_MAX + 1)
+            return fail(err, ep, "the range goes beyond 4294967295");
+        (*out)[i] = (struct oci_idmap){(uint32_t)vals[0], (uint32_t)vals[1], (uint32_t)vals[2]};
+    }
+    return 0;
+}
+
+static bool ranges_overlap(uint32_t a, uint32_t b, uint32_t size_a, uint32_t size_b)
+{
+    return (uint64_t)a < (uint64_t)b + size_b && (uint64_t)b < (uint64_t)a + size_a;
+}
+
+/* The kernel refuses a uid_map/gid_map whose entries overlap, on either side. */
+static int check_idmap_overlaps(struct sp_err *err, const char *path, const struct oci_idmap *m,
+                                size_t n)
+{
+    char ep[JPATH_MAX];
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = 0; j < i; j++) {
+            bool c = ranges_overlap(m[i].container_id, m[j].container_id, m[i].size, m[j].size);
+            if (c || ranges_overlap(m[i].host_id, m[j].host_id, m[i].size, m[j].size))
+                return fail(err, jidx(ep, path, i), "its %s range overlaps entry %zu's",
+                            c ? "containerID" : "hostID", j);
+        }
+    return 0;
+}
+
 /* --- mounts ---------------------------------------------------------------------------------- */
+
+/* What rootfs.c mounts as a bind: type absent or "bind", or a bind/rbind option. */
+static bool mount_is_bind(const struct oci_mount *m)
+{
+    if (!m->type || !strcmp(m->type, "bind")) return true;
+    for (size_t i = 0; m->options[i]; i++)
+        if (!strcmp(m->options[i], "bind") || !strcmp(m->options[i], "rbind")) return true;
+    return false;
+}
+
+/* uidMappings and gidMappings of the mount object e at path ep (see struct oci_mount). */
+static int parse_mount_idmaps(struct sp_err *err, const char *ep, json_t *e, struct oci_mount *m)
+{
+    char up[JPATH_MAX], gp[JPATH_MAX];
+    json_t *uv = member(e, "uidMappings"), *gv = member(e, "gidMappings");
+    int r;
+    jkey(up, ep, "uidMappings");
+    jkey(gp, ep, "gidMappings");
+    if (uv && (r = parse_idmaps(err, up, uv, OCI_MOUNT_MAX_IDMAPS, &m->uid_mappings,
+                                &m->n_uid_mappings)) < 0)
+        return r;
+    if (gv && (r = parse_idmaps(err, gp, gv, OCI_MOUNT_MAX_IDMAPS, &m->gid_mappings,
+                                &m->n_gid_mappings)) < 0)
+        return r;
+    if (!m->n_uid_mappings && !m->n_gid_mappings) return 0;
+    if (!mount_is_bind(m))
+        return fail(err, m->n_uid_mappings ? up : gp, "only bind mounts can be id-mapped");
+    if (!m->n_uid_mappings)
+        return fail(err, up, "is required with gidMappings (an id-mapped mount needs both)");
+    if (!m->n_gid_mappings)
+        return fail(err, gp, "is required with uidMappings (an id-mapped mount needs both)");
+    if ((r = check_idmap_overlaps(err, up, m->uid_mappings, m->n_uid_mappings)) < 0) return r;
+    return check_idmap_overlaps(err, gp, m->gid_mappings, m->n_gid_mappings);
+}
 
 static int parse_mounts(struct sp_err *err, json_t *v, struct oci_spec *s)
 {
@@ -606,6 +696,7 @@ static int parse_mounts(struct sp_err *err, json_t *v, struct oci_spec *s)
         if ((r = opt_string(err, ep, e, "source", &m->source)) < 0) return r;
         if ((r = get_strv(err, jkey(fp, ep, "options"), member(e, "options"), &m->options)) < 0)
             return r;
+        if ((r = parse_mount_idmaps(err, ep, e, m)) < 0) return r;
     }
     return 0;
 }
@@ -636,35 +727,6 @@ static int parse_namespaces(struct sp_err *err, const char *path, json_t *v, str
         if ((r = get_string(err, jkey(fp, ep, "path"), pv, &nspath)) < 0) return r;
         if (!nspath[0]) continue; /* "": a new namespace, as runc reads it */
         if ((r = dup_abs_path(err, fp, pv, &s->ns[ns].path)) < 0) return r;
-    }
-    return 0;
-}
-
-static int parse_idmaps(struct sp_err *err, const char *path, json_t *v, struct oci_idmap **out,
-                        size_t *n)
-{
-    static const char *const keys[] = {"containerID", "hostID", "size"};
-    char ep[JPATH_MAX], fp[JPATH_MAX];
-    void *mem;
-    int r = alloc_array(err, path, v, sizeof(**out), &mem);
-    if (r < 0) return r;
-    *out = mem;
-    *n = json_array_size(v);
-    for (size_t i = 0; i < *n; i++) {
-        json_t *e = json_array_get(v, i);
-        int64_t vals[3];
-        jidx(ep, path, i);
-        if ((r = want_object(err, ep, e)) < 0) return r;
-        for (size_t k = 0; k < 3; k++) {
-            json_t *f = member(e, keys[k]);
-            if (!f) return fail(err, jkey(fp, ep, keys[k]), "is required");
-            if ((r = get_int(err, jkey(fp, ep, keys[k]), f, 0, UINT32_MAX, &vals[k])) < 0) return r;
-        }
-        if (vals[2] == 0) return fail(err, jkey(fp, ep, "size"), "must be more than 0");
-        if (vals[0] + vals[2] > (int64_t)UINT32_MAX + 1 ||
-            vals[1] + vals[2] > (int64_t)UINT32_MAX + 1)
-            return fail(err, ep, "the range goes beyond 4294967295");
-        (*out)[i] = (struct oci_idmap){(uint32_t)vals[0], (uint32_t)vals[1], (uint32_t)vals[2]};
     }
     return 0;
 }
@@ -770,10 +832,12 @@ static int parse_linux(struct sp_err *err, json_t *v, struct oci_spec *s)
     if ((f = member(v, "namespaces")) && (r = parse_namespaces(err, "linux.namespaces", f, s)) < 0)
         return r;
     if ((f = member(v, "uidMappings")) &&
-        (r = parse_idmaps(err, "linux.uidMappings", f, &s->uid_mappings, &s->n_uid_mappings)) < 0)
+        (r = parse_idmaps(err, "linux.uidMappings", f, 0, &s->uid_mappings, &s->n_uid_mappings)) <
+            0)
         return r;
     if ((f = member(v, "gidMappings")) &&
-        (r = parse_idmaps(err, "linux.gidMappings", f, &s->gid_mappings, &s->n_gid_mappings)) < 0)
+        (r = parse_idmaps(err, "linux.gidMappings", f, 0, &s->gid_mappings, &s->n_gid_mappings)) <
+            0)
         return r;
     if ((r = parse_abs_paths(err, "linux.maskedPaths", member(v, "maskedPaths"),
                              &s->masked_paths)) < 0)

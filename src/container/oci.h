@@ -85,11 +85,26 @@ struct oci_process {
     int oom_score_adj;
 };
 
+/* Entries of a mount's uidMappings or gidMappings, at most. */
+#define OCI_MOUNT_MAX_IDMAPS 64
+
+/*
+ * A mount with uidMappings and gidMappings (runtime-spec 1.1) is id-mapped: a file owned on disk
+ * by containerID (+k) is seen on it as owned by hostID (+k), as if the lists were the uid_map
+ * and gid_map of a user namespace. Checked here: only a bind mount (type "bind" or absent, or a
+ * bind/rbind option) can be id-mapped, both lists are given together (an empty list counts as
+ * absent), each has at most OCI_MOUNT_MAX_IDMAPS entries, sizes above 0, no range beyond
+ * 2^32-1, and no two entries of a list overlapping (in containerID or in hostID).
+ */
 struct oci_mount {
     char *destination; /* absolute */
     char *type;        /* NULL when absent (a bind mount then) */
     char *source;      /* NULL when absent */
     char **options;    /* possibly empty, never NULL */
+
+    /* NULL and 0 when not id-mapped; else both lists, 1 to OCI_MOUNT_MAX_IDMAPS entries each */
+    struct oci_idmap *uid_mappings, *gid_mappings;
+    size_t n_uid_mappings, n_gid_mappings;
 };
 
 struct oci_device {

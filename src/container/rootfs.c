@@ -10,9 +10,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -20,6 +24,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../base/fd.h"
@@ -50,6 +55,22 @@
 #endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
+#endif
+/* open_tree(2), move_mount(2) (Linux 5.2) and id-mapped mounts (5.12). */
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
 
 /* The flags a bind remount can change (per mount, not per superblock). */
@@ -122,8 +143,9 @@ static const struct opt_word opt_words[] = {
     {"rdev", OPT_RCLEAR, MS_NODEV},
     {"rnoexec", OPT_RSET, MS_NOEXEC},
     {"rexec", OPT_RCLEAR, MS_NOEXEC},
-    /* Not supported, and harmless to skip: copying the image's content into a tmpfs, idmapped
-     * mounts (the caller maps ids itself or not at all), crun's symlink/nofollow switches. */
+    /* Not supported, and harmless to skip: copying the image's content into a tmpfs, crun's
+     * symlink/nofollow switches; idmap/ridmap (a mount is id-mapped by its uidMappings and
+     * gidMappings, the whole tree for an rbind). */
     {"tmpcopyup", OPT_IGNORE, 0},
     {"notmpcopyup", OPT_IGNORE, 0},
     {"idmap", OPT_IGNORE, 0},
@@ -405,6 +427,160 @@ static int bind_apply_flags(int fd, const struct mount_opts *o, bool recursive)
     return 0;
 }
 
+/* ---- id-mapped binds --------------------------------------------------------------------- */
+
+/* A uid_map of OCI_MOUNT_MAX_IDMAPS lines of "4294967295 4294967295 4294967295\n" at most. */
+#define IDMAP_TEXT_MAX (OCI_MOUNT_MAX_IDMAPS * 33)
+
+/* Writes n entries as /proc/<pid>/<name> (uid_map, gid_map): one write, as the kernel wants. */
+static int write_map(pid_t pid, const char *name, const struct oci_idmap *m, size_t n)
+{
+    char text[IDMAP_TEXT_MAX + 1], path[64];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n", m[i].container_id,
+                                m[i].host_id, m[i].size);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t w = write(fd, text, len);
+    int e = w < 0 ? -errno : (size_t)w != len ? -EIO : 0;
+    sp_close(fd);
+    return e;
+}
+
+/*
+ * A new user namespace whose uid_map and gid_map are m's lists: an O_CLOEXEC fd of it, or -errno
+ * with *step naming what failed. A child is cloned into the namespace; it sends its pid as /proc
+ * sees it (the init may be in a new pid namespace while /proc is still the host's) and waits for
+ * its pipe to close. The maps are written from here (privileged over the parent namespace:
+ * setgroups need not be denied), the namespace opened, then the child ends and is reaped (that
+ * pid only). The child's pipe end closes if we die, so it never outlives us.
+ */
+static int idmap_userns(const struct oci_mount *m, const char **step)
+{
+    int ready[2], hold[2];
+    *step = "creating its user namespace";
+    if (pipe2(ready, O_CLOEXEC) < 0) return -errno;
+    if (pipe2(hold, O_CLOEXEC) < 0) {
+        int e = -errno;
+        sp_close(ready[0]);
+        sp_close(ready[1]);
+        return e;
+    }
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        char self[32], c;
+        int procpid = -ESRCH;
+        close(ready[0]);
+        close(hold[1]);
+        ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+        if (n < 0) procpid = -errno;
+        if (n > 0) {
+            self[n] = '\0';
+            char *end;
+            long v = strtol(self, &end, 10);
+            if (!*end && v > 0 && v <= INT_MAX) procpid = (int)v;
+        }
+        if (write(ready[1], &procpid, sizeof(procpid)) != (ssize_t)sizeof(procpid)) _exit(1);
+        while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    int e = pid < 0 ? -errno : 0;
+    sp_close(ready[1]);
+    sp_close(hold[0]);
+    int procpid = 0, ns = -1;
+    if (e == 0) {
+        ssize_t n = sp_read(ready[0], &procpid, sizeof(procpid));
+        if (n != (ssize_t)sizeof(procpid) || procpid <= 0) {
+            *step = "finding its process in /proc";
+            e = n < 0 ? (int)n : procpid < 0 ? procpid : -ESRCH;
+        }
+    }
+    if (e == 0) {
+        *step = "writing its uid_map";
+        e = write_map(procpid, "uid_map", m->uid_mappings, m->n_uid_mappings);
+    }
+    if (e == 0) {
+        *step = "writing its gid_map";
+        e = write_map(procpid, "gid_map", m->gid_mappings, m->n_gid_mappings);
+    }
+    if (e == 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", procpid);
+        *step = "opening it";
+        ns = open(path, O_RDONLY | O_CLOEXEC);
+        if (ns < 0) e = -errno;
+    }
+    sp_close(ready[0]);
+    sp_close(hold[1]);
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    return e < 0 ? e : ns;
+}
+
+/* What mount_setattr(MOUNT_ATTR_IDMAP) fails with when the kernel or the file system (or our
+ * privilege over it: a container's user namespace) does not allow an id-mapped mount. */
+static bool idmap_unsupported(int e)
+{
+    return e == -EINVAL || e == -EOPNOTSUPP || e == -EPERM || e == -ENOSYS;
+}
+
+/*
+ * The id-mapped bind of m->source onto target (an O_PATH fd): a detached copy of the source (its
+ * whole tree when rec), the mapping set on it (on every mount of the copy when rec), then moved
+ * onto the target. The mount's flags are applied afterwards, as for any bind.
+ */
+static int idmapped_bind(const struct oci_mount *m, bool rec, int target, const char *dest,
+                         struct sp_err *err)
+{
+    const char *src = m->source;
+    const char *step = NULL;
+    bool unsupported = false;
+    int e = 0, ns = -1, tree = -1;
+#if defined(SYS_open_tree) && defined(SYS_mount_setattr) && defined(SYS_move_mount)
+    tree = (int)syscall(SYS_open_tree, AT_FDCWD, src,
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (rec ? AT_RECURSIVE : 0));
+    if (tree < 0) {
+        e = -errno;
+        unsupported = e == -ENOSYS;
+    }
+    if (e == 0 && (ns = idmap_userns(m, &step)) < 0) e = ns;
+    if (e == 0) step = NULL;
+    if (e == 0) {
+        struct sp_mount_attr a;
+        memset(&a, 0, sizeof(a));
+        a.attr_set = MOUNT_ATTR_IDMAP;
+        a.userns_fd = (uint64_t)ns;
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (rec ? AT_RECURSIVE : 0), &a,
+                    sizeof(a)) < 0) {
+            e = -errno;
+            unsupported = idmap_unsupported(e);
+        }
+    }
+    if (e == 0 && syscall(SYS_move_mount, tree, "", target, "",
+                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        e = -errno;
+#else
+    (void)rec, (void)target;
+    e = -ENOSYS;
+    unsupported = true;
+#endif
+    sp_close(ns);
+    sp_close(tree); /* a copy that was not moved goes away with it */
+    if (e == 0) return 0;
+    if (unsupported)
+        return sp_err_set(err, e, "mounting %s on %s: id-mapped mounts are not supported here: %s",
+                          src, dest, strerror(-e));
+    if (step)
+        return sp_err_set(err, e, "mounting %s on %s: id mapping: %s: %s", src, dest, step,
+                          strerror(-e));
+    return sp_err_set(err, e, "mounting %s on %s: %s", src, dest, strerror(-e));
+}
+
 static int cgroup_version(void)
 {
     struct statfs sf;
@@ -434,6 +610,17 @@ static int do_mount(const struct fsroot *r, const struct oci_mount *m, struct sp
         kind = MK_CGROUP;
 
     const char *source = m->source ? m->source : type;
+    bool idmapped = m->n_uid_mappings || m->n_gid_mappings;
+    if (idmapped && kind != MK_BIND)
+        return sp_err_set(err, -EINVAL, "mounting %s on %s: only bind mounts can be id-mapped",
+                          what, dest);
+    if (idmapped &&
+        (!m->n_uid_mappings || !m->n_gid_mappings || m->n_uid_mappings > OCI_MOUNT_MAX_IDMAPS ||
+         m->n_gid_mappings > OCI_MOUNT_MAX_IDMAPS))
+        return sp_err_set(err, -EINVAL,
+                          "mounting %s on %s: an id-mapped mount needs uid and gid mappings, "
+                          "1 to %d of each",
+                          what, dest, OCI_MOUNT_MAX_IDMAPS);
     bool file = false;
     if (kind == MK_BIND) {
         if (!m->source)
@@ -485,10 +672,16 @@ static int do_mount(const struct fsroot *r, const struct oci_mount *m, struct sp
         if (mount(source, p, type, fs_flags, o.data[0] ? o.data : NULL) < 0) e = -errno;
         break;
     }
-    if (e == 0 && bind_src && mount(bind_src, p, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
-        e = -errno;
-    sp_close(fd);
-    if (e < 0) return sp_err_set(err, e, "mounting %s on %s: %s", what, dest, strerror(-e));
+    if (e == 0 && idmapped) {
+        e = idmapped_bind(m, rec, fd, dest, err);
+        sp_close(fd);
+        if (e < 0) return e;
+    } else {
+        if (e == 0 && bind_src && mount(bind_src, p, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
+            e = -errno;
+        sp_close(fd);
+        if (e < 0) return sp_err_set(err, e, "mounting %s on %s: %s", what, dest, strerror(-e));
+    }
 
     if (!bind_src && !o.propagation) return 0;
 

@@ -59,6 +59,17 @@ int mount_opts_parse(char *const *options, struct mount_opts *out, struct sp_err
  * host a recursive bind of /sys/fs/cgroup with the mount's flags), anything else as given to
  * mount(2) (the source defaults to the type). A propagation option is a separate call.
  * rootfs is absolute. On error, what was mounted stays (the namespace is thrown away).
+ *
+ * An id-mapped bind (a mount with uidMappings and gidMappings, see oci.h): a child is cloned
+ * into a new user namespace, its uid_map and gid_map are written with the mount's lists and the
+ * namespace is kept as an fd (the child is then reaped by pid: no other child of the caller is
+ * waited for); the source is copied with open_tree(OPEN_TREE_CLONE, AT_RECURSIVE for rbind),
+ * mount_setattr(MOUNT_ATTR_IDMAP) sets the mapping on the copy (on all its mounts for rbind),
+ * move_mount puts it on the target, and the flags follow as for any bind. This needs Linux 5.12,
+ * a file system that supports id-mapped mounts (ext4, xfs, btrfs, tmpfs from 6.3, …) and
+ * CAP_SYS_ADMIN over the source's file system: in a container with its own user namespace the
+ * kernel refuses it. Then the error is "mounting SRC on DEST: id-mapped mounts are not supported
+ * here: <strerror>" (EINVAL, EOPNOTSUPP, EPERM or ENOSYS).
  */
 int rootfs_prepare(const struct oci_spec *spec, const char *rootfs, struct sp_err *err);
 

@@ -23,6 +23,12 @@ extern char **environ;
 
 static struct rlimit g_child_nofile;
 static int g_have_child_nofile;
+static char g_child_oom[16]; /* "" : inherited */
+
+void spawn_set_child_oom_score_adj(int adj)
+{
+    snprintf(g_child_oom, sizeof(g_child_oom), "%d", adj);
+}
 
 void spawn_set_child_nofile(const struct rlimit *rl)
 {
@@ -152,6 +158,14 @@ SP_NORETURN static void child(const struct spawn_opts *o, int errfd, struct chil
     }
     if (!e && o->set_umask) umask(o->umask);
     if (!e && g_have_child_nofile) setrlimit(RLIMIT_NOFILE, &g_child_nofile);
+    if (!e && g_child_oom[0]) { /* raising it needs no privilege; a failure is harmless */
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (write(fd, g_child_oom, strlen(g_child_oom)) < 0) {
+            }
+            close(fd);
+        }
+    }
     if (!e && o->cwd && chdir(o->cwd) < 0) {
         e = errno;
         stage = STAGE_CHDIR;

@@ -48,6 +48,10 @@ int spawn(const struct spawn_opts *o, pid_t *pid_out, struct sp_err *err);
 struct rlimit;
 void spawn_set_child_nofile(const struct rlimit *rl);
 
+/* The oom_score_adj children get (-1000..1000; only a raise works without CAP_SYS_RESOURCE): a
+ * sandbox's agent makes its processes the OOM killer's choice rather than itself. Not called:
+ * inherited. */
+void spawn_set_child_oom_score_adj(int adj);
 /* 127 for a not-found errno, 126 otherwise (what a shell exits with). */
 int spawn_exec_error_code(int neg_errno);
 

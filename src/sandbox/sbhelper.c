@@ -187,9 +187,12 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
         json_pack("{s:s, s:s, s:{s:s}, s:{s:b}, s:{s:s}, s:s}", "write_dir", "/.sprite/run/state",
                   "api_listen_addr", "unix:/.sprite/run/api.sock", "services", "socket", "",
                   "sandboxes", "enabled", 0, "docker", "container_name", name, "log_level", "info");
+    /* the agent's processes, not the agent, are what the OOM killer takes in a full sandbox */
+    json_t *exec = json_pack("{s:i}", "oom_score_adj", 500);
     const char *user = json_string_value(json_object_get(spec, "user"));
-    if (agent && user && strcmp(user, "root") != 0 && strcmp(user, "0") != 0)
-        json_object_set_new(agent, "exec", json_pack("{s:s}", "default_user", user));
+    if (exec && user && strcmp(user, "root") != 0 && strcmp(user, "0") != 0)
+        json_object_set_new(exec, "default_user", json_string(user));
+    if (agent) json_object_set_new(agent, "exec", exec);
     char *atext = agent ? json_dumps(agent, JSON_INDENT(2)) : NULL;
     json_decref(agent);
     snprintf(path, sizeof(path), "%s/agent.json", run);
@@ -258,19 +261,28 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     json_array_foreach(json_object_get(h->rec, "binds"), i, mt)
     {
         if (r) break;
-        if (json_array_size(json_object_get(mt, "idmap"))) {
-            json_decref(mounts);
-            return sp_err_set(err, -ENOTSUP,
-                              "mounts[%zu].idmap: id-mapped mounts are not supported yet", i);
-        }
         r = add_bind(mounts, json_string_value(json_object_get(mt, "host")),
                      json_string_value(json_object_get(mt, "target")),
                      json_is_true(json_object_get(mt, "readonly")));
+        if (r) break;
+        json_t *last = json_array_get(mounts, json_array_size(mounts) - 1);
         /* a volume or bind is recursive: what is mounted below the source comes along */
-        if (!r) {
-            json_t *opts =
-                json_object_get(json_array_get(mounts, json_array_size(mounts) - 1), "options");
-            json_array_set_new(opts, 0, json_string("rbind"));
+        json_array_set_new(json_object_get(last, "options"), 0, json_string("rbind"));
+        /* idmap: the owner "from" in the source is seen as "to" inside: OCI's containerID is the
+         * id on disk, hostID the id the mount shows */
+        json_t *idmap = json_object_get(mt, "idmap"), *e;
+        size_t k;
+        if (json_array_size(idmap)) {
+            json_t *maps = json_array();
+            json_array_foreach(idmap, k, e)
+            {
+                json_array_append_new(maps, json_pack("{s:O, s:O, s:O}", "containerID",
+                                                      json_object_get(e, "from"), "hostID",
+                                                      json_object_get(e, "to"), "size",
+                                                      json_object_get(e, "range")));
+            }
+            json_object_set(last, "uidMappings", maps);
+            json_object_set_new(last, "gidMappings", maps);
         }
     }
     if (r) {
@@ -474,7 +486,10 @@ static int do_create(struct helper *h)
     close(nullfd);
     if (r < 0) {
         sp_err_prefix(&e, "creating the container: ");
-        if (r == -EINVAL) e.code = -EIO; /* our bundle, not the client's input */
+        if (strstr(e.msg, "id-mapped mounts are not supported here"))
+            e.code = -ENOTSUP; /* the request asked for what this host cannot do */
+        else if (r == -EINVAL)
+            e.code = -EIO; /* our bundle, not the client's input */
         container_delete(h->ct_root, h->id, true, &(struct sp_err){0});
         return fail(h, "create.out", &e);
     }

@@ -613,6 +613,102 @@ static void test_tolerance(void **state)
     }
 }
 
+/* --- id-mapped mounts ------------------------------------------------------------------------ */
+
+static void check_idmap(const struct oci_idmap *m, uint32_t c, uint32_t h, uint32_t size)
+{
+    if (m->container_id != c || m->host_id != h || m->size != size)
+        fail_msg("mapping %u %u %u, want %u %u %u", m->container_id, m->host_id, m->size, c, h,
+                 size);
+}
+
+static void test_mount_idmaps(void **state)
+{
+    (void)state;
+    struct oci_spec *s =
+        parse_ok("{'ociVersion':'1.1.0','root':{'path':'r'},'mounts':["
+                 " {'destination':'/a','type':'bind','source':'/s','options':['ro'],"
+                 "  'uidMappings':[{'containerID':0,'hostID':100000,'size':65536}],"
+                 "  'gidMappings':[{'containerID':0,'hostID':200000,'size':1},"
+                 "                 {'containerID':1,'hostID':300000,'size':100}]},"
+                 " {'destination':'/b','source':'/s','options':['rbind'],"
+                 "  'uidMappings':[{'containerID':4294967295,'hostID':0,'size':1},"
+                 "                 {'containerID':0,'hostID':1,'size':4294967295}],"
+                 "  'gidMappings':[{'containerID':5,'hostID':7,'size':3}]},"
+                 " {'destination':'/c','type':'none','source':'/s','options':['bind','nosuid'],"
+                 "  'uidMappings':[{'containerID':0,'hostID':1000,'size':1}],"
+                 "  'gidMappings':[{'containerID':0,'hostID':1000,'size':1}]},"
+                 " {'destination':'/d','type':'tmpfs','uidMappings':[],'gidMappings':null},"
+                 " {'destination':'/e','type':'proc','source':'proc'}]}");
+    assert_int_equal(s->n_mounts, 5);
+    const struct oci_mount *m = s->mounts;
+    assert_int_equal(m[0].n_uid_mappings, 1);
+    check_idmap(&m[0].uid_mappings[0], 0, 100000, 65536);
+    assert_int_equal(m[0].n_gid_mappings, 2);
+    check_idmap(&m[0].gid_mappings[0], 0, 200000, 1);
+    check_idmap(&m[0].gid_mappings[1], 1, 300000, 100);
+    /* type absent is a bind, as rootfs mounts it */
+    assert_int_equal(m[1].n_uid_mappings, 2);
+    check_idmap(&m[1].uid_mappings[0], 4294967295u, 0, 1);
+    check_idmap(&m[1].uid_mappings[1], 0, 1, 4294967295u);
+    assert_int_equal(m[1].n_gid_mappings, 1);
+    check_idmap(&m[1].gid_mappings[0], 5, 7, 3);
+    /* any type with the bind option */
+    assert_int_equal(m[2].n_uid_mappings, 1);
+    assert_int_equal(m[2].n_gid_mappings, 1);
+    /* empty or null lists: not id-mapped, on any mount */
+    for (size_t i = 3; i < 5; i++) {
+        assert_int_equal(m[i].n_uid_mappings, 0);
+        assert_int_equal(m[i].n_gid_mappings, 0);
+        assert_null(m[i].uid_mappings);
+        assert_null(m[i].gid_mappings);
+    }
+    /* no user namespace is needed for id-mapped mounts */
+    assert_false(s->ns[OCI_NS_USER].wanted);
+    assert_int_equal(s->n_uid_mappings, 0);
+    oci_spec_free(s);
+}
+
+/* OCI_MOUNT_MAX_IDMAPS entries in each list pass, one more does not. */
+static void test_mount_idmaps_limit(void **state)
+{
+    (void)state;
+    static char text[16384];
+    for (int extra = 0; extra < 2; extra++) {
+        for (int which = 0; which < 2; which++) {
+            size_t len = (size_t)snprintf(text, sizeof(text),
+                                          "{'ociVersion':'1.1.0','root':{'path':'r'},'mounts':["
+                                          "{'destination':'/m','source':'/s',");
+            for (int list = 0; list < 2; list++) {
+                int n = OCI_MOUNT_MAX_IDMAPS + (list == which ? extra : 0);
+                len += (size_t)snprintf(text + len, sizeof(text) - len, "%s'%s':[", list ? "," : "",
+                                        list ? "gidMappings" : "uidMappings");
+                for (int i = 0; i < n; i++)
+                    len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                            "%s{'containerID':%d,'hostID':%d,'size':10}",
+                                            i ? "," : "", i * 10, 100000 + i * 10);
+                len += (size_t)snprintf(text + len, sizeof(text) - len, "]");
+            }
+            snprintf(text + len, sizeof(text) - len, "}]}");
+            if (len + 4 >= sizeof(text)) fail_msg("test JSON too long");
+            if (!extra) {
+                struct oci_spec *s = parse_ok(text);
+                assert_int_equal(s->mounts[0].n_uid_mappings, OCI_MOUNT_MAX_IDMAPS);
+                assert_int_equal(s->mounts[0].n_gid_mappings, OCI_MOUNT_MAX_IDMAPS);
+                check_idmap(&s->mounts[0].gid_mappings[63], 630, 100630, 10);
+                oci_spec_free(s);
+                continue;
+            }
+            struct oci_spec *s;
+            struct sp_err err;
+            assert_int_equal(parse_as(text, &s, &err), -EINVAL);
+            assert_null(s);
+            assert_string_equal(err.msg, which ? "mounts[0].gidMappings: more than 64 entries"
+                                               : "mounts[0].uidMappings: more than 64 entries");
+        }
+    }
+}
+
 /* The document holds references to resources, seccomp and annotations only. */
 static void test_references_outlive_document(void **state)
 {
@@ -739,6 +835,61 @@ static const struct {
      "mounts[0].options: must be an array, got a string"},
     {HEAD ",'mounts':[{'destination':'/a','options':['ro',false]}]}",
      "mounts[0].options[1]: must be a string, got a boolean"},
+    /* id-mapped mounts */
+    {HEAD ",'mounts':[{'destination':'/a'},{'destination':'/b'},{'destination':'/c','type':'tmpfs',"
+          "'uidMappings':[{'containerID':0,'hostID':1000,'size':1}],"
+          "'gidMappings':[{'containerID':0,'hostID':1000,'size':1}]}]}",
+     "mounts[2].uidMappings: only bind mounts can be id-mapped"},
+    {HEAD ",'mounts':[{'destination':'/a','type':'proc','options':['ro','idmap'],"
+          "'gidMappings':[{'containerID':0,'hostID':1000,'size':1}]}]}",
+     "mounts[0].gidMappings: only bind mounts can be id-mapped"},
+    {HEAD ",'mounts':[{'destination':'/a','type':'bind','source':'/s',"
+          "'uidMappings':[{'containerID':0,'hostID':1000,'size':1}]}]}",
+     "mounts[0].gidMappings: is required with uidMappings (an id-mapped mount needs both)"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[],"
+          "'gidMappings':[{'containerID':0,'hostID':1000,'size':1}]}]}",
+     "mounts[0].uidMappings: is required with gidMappings (an id-mapped mount needs both)"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':{},'gidMappings':[]}]}",
+     "mounts[0].uidMappings: must be an array, got an object"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[5]}]}",
+     "mounts[0].uidMappings[0]: must be an object, got a number"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','gidMappings':[{'hostID':1,'size':1}]}]}",
+     "mounts[0].gidMappings[0].containerID: is required"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','gidMappings':[{'containerID':0,"
+          "'size':1}]}]}",
+     "mounts[0].gidMappings[0].hostID: is required"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[{'containerID':0,"
+          "'hostID':1}]}]}",
+     "mounts[0].uidMappings[0].size: is required"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[{'containerID':0,"
+          "'hostID':1,'size':0}]}]}",
+     "mounts[0].uidMappings[0].size: must be more than 0"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[{'containerID':0,"
+          "'hostID':-1,'size':1}]}]}",
+     "mounts[0].uidMappings[0].hostID: must be between 0 and 4294967295, got -1"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[{'containerID':'0',"
+          "'hostID':1,'size':1}]}]}",
+     "mounts[0].uidMappings[0].containerID: must be an integer, got a string"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[{'containerID':0,"
+          "'hostID':1,'size':4294967296}]}]}",
+     "mounts[0].uidMappings[0].size: must be between 0 and 4294967295"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','gidMappings':[{'containerID':0,"
+          "'hostID':1,'size':1},{'containerID':10,'hostID':4294967290,'size':7}]}]}",
+     "mounts[0].gidMappings[1]: the range goes beyond 4294967295"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s','uidMappings':[{'containerID':4294967295,"
+          "'hostID':0,'size':2}]}]}",
+     "mounts[0].uidMappings[0]: the range goes beyond 4294967295"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s',"
+          "'uidMappings':[{'containerID':0,'hostID':1000,'size':10},"
+          "{'containerID':9,'hostID':5000,'size':1}],"
+          "'gidMappings':[{'containerID':0,'hostID':1000,'size':1}]}]}",
+     "mounts[0].uidMappings[1]: its containerID range overlaps entry 0's"},
+    {HEAD ",'mounts':[{'destination':'/a','source':'/s',"
+          "'uidMappings':[{'containerID':0,'hostID':1000,'size':1}],"
+          "'gidMappings':[{'containerID':0,'hostID':1000,'size':1},"
+          "{'containerID':100,'hostID':2000,'size':5},"
+          "{'containerID':200,'hostID':1995,'size':6}]}]}",
+     "mounts[0].gidMappings[2]: its hostID range overlaps entry 1's"},
     /* linux */
     {HEAD ",'linux':[]}", "linux: must be an object, got an array"},
     {LNX "'namespaces':{'pid':{}}}}", "linux.namespaces: must be an array, got an object"},
@@ -1426,6 +1577,8 @@ int main(void)
         cmocka_unit_test(test_cri_like_spec),
         cmocka_unit_test(test_minimal_and_defaults),
         cmocka_unit_test(test_tolerance),
+        cmocka_unit_test(test_mount_idmaps),
+        cmocka_unit_test(test_mount_idmaps_limit),
         cmocka_unit_test(test_references_outlive_document),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_namespace_checks_pass),

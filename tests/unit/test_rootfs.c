@@ -41,6 +41,12 @@
 
 #define SKIP_CODE 77
 
+/* An oci_mount initializer (the fields after options zeroed). */
+#define MNT(dest_, type_, src_, opts_)                                                             \
+    {                                                                                              \
+        .destination = (dest_), .type = (type_), .source = (src_), .options = (opts_)              \
+    }
+
 /* ---- mount_opts_parse -------------------------------------------------------------------- */
 
 struct word_case {
@@ -607,20 +613,20 @@ static void build_full_spec(struct oci_spec *s, struct oci_mount *m, struct oci_
                             bool no_pivot)
 {
     size_t n = 0;
-    m[n++] = (struct oci_mount){"/proc", "proc", "proc", o_proc};
-    m[n++] = (struct oci_mount){"/dev", "tmpfs", "tmpfs", o_dev};
-    m[n++] = (struct oci_mount){"/dev/pts", "devpts", "devpts", o_pts};
-    m[n++] = (struct oci_mount){"/dev/mqueue", "mqueue", "mqueue", o_mqueue};
-    m[n++] = (struct oci_mount){"/sys", "sysfs", "sysfs", o_sys};
-    m[n++] = (struct oci_mount){"/sys/fs/cgroup", "cgroup", "cgroup", o_cgroup};
-    m[n++] = (struct oci_mount){"/tmp", "tmpfs", "tmpfs", o_tmp};
-    m[n++] = (struct oci_mount){"/data/ro-file", "bind", g_host_ro, o_bind_ro};
+    m[n++] = (struct oci_mount)MNT("/proc", "proc", "proc", o_proc);
+    m[n++] = (struct oci_mount)MNT("/dev", "tmpfs", "tmpfs", o_dev);
+    m[n++] = (struct oci_mount)MNT("/dev/pts", "devpts", "devpts", o_pts);
+    m[n++] = (struct oci_mount)MNT("/dev/mqueue", "mqueue", "mqueue", o_mqueue);
+    m[n++] = (struct oci_mount)MNT("/sys", "sysfs", "sysfs", o_sys);
+    m[n++] = (struct oci_mount)MNT("/sys/fs/cgroup", "cgroup", "cgroup", o_cgroup);
+    m[n++] = (struct oci_mount)MNT("/tmp", "tmpfs", "tmpfs", o_tmp);
+    m[n++] = (struct oci_mount)MNT("/data/ro-file", "bind", g_host_ro, o_bind_ro);
     /* Through the absolute symlink: must land on <rootfs>/etc/passwd. */
-    m[n++] = (struct oci_mount){"/hostile/passwd", "none", g_host_marker, o_none_bind};
+    m[n++] = (struct oci_mount)MNT("/hostile/passwd", "none", g_host_marker, o_none_bind);
     /* Through the relative symlink climbing above the root: <rootfs>/mnt-rel. */
-    m[n++] = (struct oci_mount){"/up/mnt-rel", "bind", g_hostdir, o_rbind_ro};
+    m[n++] = (struct oci_mount)MNT("/up/mnt-rel", "bind", g_hostdir, o_rbind_ro);
     /* The last component a dangling symlink: <rootfs>/etc/lastfile. Type absent. */
-    m[n++] = (struct oci_mount){"/lastlink", NULL, g_host_ro, o_none};
+    m[n++] = (struct oci_mount)MNT("/lastlink", NULL, g_host_ro, o_none);
     s->mounts = m;
     s->n_mounts = n;
 
@@ -827,8 +833,8 @@ static void dev_bind_child(const void *arg)
     struct oci_spec spec;
     memset(&spec, 0, sizeof(spec));
     struct oci_mount m[2] = {
-        {"/proc", "proc", "proc", o_proc},
-        {"/dev/", "bind", g_hostdir, o_rbind},
+        MNT("/proc", "proc", "proc", o_proc),
+        MNT("/dev/", "bind", g_hostdir, o_rbind),
     };
     struct oci_device d = {.type = 'c', .path = "/dev/listed", .major = 1, .minor = 3};
     spec.mounts = m;
@@ -896,21 +902,13 @@ static void errors_child(const void *arg)
         int code;
         const char *msg;
     } cases[] = {
-        {{"/bad", "sprite-nofs", NULL, o_none},
-         NULL,
-         -ENODEV,
+        {MNT("/bad", "sprite-nofs", NULL, o_none), NULL, -ENODEV,
          "mounting sprite-nofs on /bad: No such device"},
-        {{"/x", "bind", "/nonexistent-sprite", o_bind_ro},
-         NULL,
-         -ENOENT,
+        {MNT("/x", "bind", "/nonexistent-sprite", o_bind_ro), NULL, -ENOENT,
          "mounting /nonexistent-sprite on /x: No such file or directory"},
-        {{"/proc/../masked-file/sub", "tmpfs", "tmpfs", o_none},
-         NULL,
-         -ENOTDIR,
+        {MNT("/proc/../masked-file/sub", "tmpfs", "tmpfs", o_none), NULL, -ENOTDIR,
          "mounting tmpfs on /proc/../masked-file/sub: Not a directory"},
-        {{"/ok", "tmpfs", "tmpfs", o_none},
-         "bogus",
-         -EINVAL,
+        {MNT("/ok", "tmpfs", "tmpfs", o_none), "bogus", -EINVAL,
          "linux.rootfsPropagation: unknown value \"bogus\""},
     };
     for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
@@ -952,11 +950,11 @@ static void userns_child(const void *arg)
     struct oci_spec spec;
     memset(&spec, 0, sizeof(spec));
     struct oci_mount m[] = {
-        {"/dev", "tmpfs", "tmpfs", o_dev},
-        {"/dev/pts", "devpts", "devpts", o_pts},
-        {"/sys", "sysfs", "sysfs", o_sys},
-        {"/tmp", "tmpfs", "tmpfs", o_tmp},
-        {"/data/ro-file", "bind", g_host_ro, o_bind_ro},
+        MNT("/dev", "tmpfs", "tmpfs", o_dev),
+        MNT("/dev/pts", "devpts", "devpts", o_pts),
+        MNT("/sys", "sysfs", "sysfs", o_sys),
+        MNT("/tmp", "tmpfs", "tmpfs", o_tmp),
+        MNT("/data/ro-file", "bind", g_host_ro, o_bind_ro),
     };
     spec.mounts = m;
     spec.n_mounts = SP_ARRAY_LEN(m);
@@ -1022,6 +1020,257 @@ static void test_userns(void **state)
     assert_int_equal(st.st_mode & 07777, 0666);
 }
 
+/* ---- functional: id-mapped binds ------------------------------------------------------- */
+
+/*
+ * <base>/idsrc: root-file (0:0), user-file (5:7), far-file (70000:70000, outside the mappings),
+ * sub/ (where the child binds <base>/idsub, holding inner-file 3:3, as a submount).
+ */
+static int make_idmap_fixture(void)
+{
+    if (mkdir(in_base("idsrc"), 0755) < 0 || mkdir(in_base("idsrc/sub"), 0755) < 0 ||
+        mkdir(in_base("idsub"), 0755) < 0)
+        return -1;
+    if (write_file(in_base("idsrc/root-file"), "idmapped", 0644) < 0 ||
+        write_file(in_base("idsrc/user-file"), "user", 0644) < 0 ||
+        write_file(in_base("idsrc/far-file"), "far", 0644) < 0 ||
+        write_file(in_base("idsub/inner-file"), "inner", 0644) < 0)
+        return -1;
+    if (chown(in_base("idsrc/user-file"), 5, 7) < 0 ||
+        chown(in_base("idsrc/far-file"), 70000, 70000) < 0 ||
+        chown(in_base("idsub/inner-file"), 3, 3) < 0)
+        return -1;
+    return 0;
+}
+
+static char *o_bind_ro_nosuid[] = {"bind", "ro", "nosuid", NULL};
+static char *o_bind[] = {"bind", NULL};
+static struct oci_idmap map_100000[] = {{0, 100000, 65536}};
+static struct oci_idmap map_200000[] = {{0, 200000, 65536}};
+static struct oci_idmap map_300000[] = {{0, 300000, 10}, {10, 300010, 65526}};
+static struct oci_idmap map_1000[] = {{0, 1000, 1}};
+static struct oci_idmap map_1001[] = {{0, 1001, 1}};
+
+static struct oci_mount idmapped_mount(const char *dest, const char *type, const char *src,
+                                       char **opts, struct oci_idmap *uids, size_t n_uids,
+                                       struct oci_idmap *gids, size_t n_gids)
+{
+    struct oci_mount m = MNT((char *)dest, (char *)type, (char *)src, opts);
+    m.uid_mappings = uids;
+    m.n_uid_mappings = n_uids;
+    m.gid_mappings = gids;
+    m.n_gid_mappings = n_gids;
+    return m;
+}
+
+/* A new mount and pid namespace: the rest runs as pid 1 there, as a container's init does (the
+ * host's /proc then names it by another pid). */
+static void enter_ns_pid(void)
+{
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID) < 0) {
+        report(__LINE__, "unshare(CLONE_NEWNS|CLONE_NEWPID): %s", strerror(errno));
+        _exit(errno == EPERM ? SKIP_CODE : 1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        report(__LINE__, "fork: %s", strerror(errno));
+        _exit(1);
+    }
+    if (pid > 0) {
+        int st;
+        if (waitpid(pid, &st, 0) != pid) _exit(1);
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+    }
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static void check_owner(int line, const char *path, uid_t uid, gid_t gid)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        report(line, "%s: %s", path, strerror(errno));
+    else if (st.st_uid != uid || st.st_gid != gid)
+        report(line, "%s: owner %u:%u, want %u:%u", path, st.st_uid, st.st_gid, uid, gid);
+}
+
+static unsigned overflow_id(const char *name)
+{
+    char path[64], buf[32];
+    snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+    return read_text(path, buf, sizeof(buf)) > 0 ? (unsigned)strtoul(buf, NULL, 10) : 65534;
+}
+
+/* The mountinfo line of the mount at path (the last one: the top of a stack) has word in its
+ * per-mount options. */
+static bool mount_has_option(const char *path, const char *word)
+{
+    char line[4096], mp[PATH_MAX], opts[1024];
+    bool found = false;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%*d %*d %*s %*s %4095s %1023s", mp, opts) == 2 && !strcmp(mp, path)) {
+            found = false;
+            for (char *w = strtok(opts, ","); w; w = strtok(NULL, ","))
+                if (!strcmp(w, word)) found = true;
+        }
+    if (f) fclose(f);
+    return found;
+}
+
+static void idmap_child(const void *arg)
+{
+    (void)arg;
+    enter_ns_pid();
+    if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount(in_base("idsub"), in_base("idsrc/sub"), NULL, MS_BIND, NULL) < 0) {
+        report(__LINE__, "binding idsub: %s", strerror(errno));
+        return;
+    }
+    struct oci_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    struct oci_mount m[] = {
+        idmapped_mount("/idmapped", "bind", in_base("idsrc"), o_bind_ro_nosuid, map_100000, 1,
+                       map_200000, 1),
+        idmapped_mount("/idrec", NULL, in_base("idsrc"), o_rbind, map_300000, 2, map_300000, 2),
+        idmapped_mount("/idfile", "bind", in_base("idsrc/root-file"), o_bind, map_1000, 1, map_1001,
+                       1),
+        MNT("/plain", "bind", (char *)in_base("idsrc"), o_rbind),
+    };
+    spec.mounts = m;
+    spec.n_mounts = SP_ARRAY_LEN(m);
+    int fds = count_fds();
+
+    struct sp_err err = {0, ""};
+    int r = rootfs_prepare(&spec, g_rootfs, &err);
+    if (r < 0 && (r == -ENOSYS || r == -EINVAL) && strstr(err.msg, "not supported here")) {
+        report(__LINE__, "%s", err.msg);
+        _exit(SKIP_CODE);
+    }
+    if (r < 0) {
+        report(__LINE__, "rootfs_prepare: %d %s", r, err.msg);
+        return;
+    }
+    /* Nothing left behind: no fd, no child (the namespace helper was reaped). */
+    CHECK(count_fds() == fds, "%d fds open, %d before", count_fds(), fds);
+    CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "a child is left");
+
+    unsigned ou = overflow_id("overflowuid"), og = overflow_id("overflowgid");
+    /* A plain bind, then the mapping: containerID (+k) on disk is seen as hostID (+k). */
+    check_owner(__LINE__, in_base("rootfs/plain/root-file"), 0, 0);
+    check_owner(__LINE__, in_base("rootfs/plain/sub/inner-file"), 3, 3);
+    check_owner(__LINE__, in_base("rootfs/idmapped"), 100000, 200000);
+    check_owner(__LINE__, in_base("rootfs/idmapped/root-file"), 100000, 200000);
+    check_owner(__LINE__, in_base("rootfs/idmapped/user-file"), 100005, 200007);
+    check_owner(__LINE__, in_base("rootfs/idmapped/far-file"), ou, og);
+    check_content(__LINE__, in_base("rootfs/idmapped/root-file"), "idmapped");
+    CHECK(mount_has_option(in_base("rootfs/idmapped"), "idmapped"), "no idmapped in mountinfo");
+    /* The flags are there too; bind (not rbind) leaves the submount out. */
+    struct statvfs sv;
+    CHECK(statvfs(in_base("rootfs/idmapped"), &sv) == 0 && (sv.f_flag & ST_RDONLY) &&
+              (sv.f_flag & ST_NOSUID),
+          "/idmapped flags %#lx", sv.f_flag);
+    check_write_fails(__LINE__, in_base("rootfs/idmapped/new"), EROFS);
+    check_absent(__LINE__, in_base("rootfs/idmapped/sub/inner-file"));
+    /* rbind: the submount is mapped too; two entries. */
+    check_owner(__LINE__, in_base("rootfs/idrec/root-file"), 300000, 300000);
+    check_owner(__LINE__, in_base("rootfs/idrec/user-file"), 300005, 300007);
+    check_owner(__LINE__, in_base("rootfs/idrec/sub/inner-file"), 300003, 300003);
+    CHECK(mount_has_option(in_base("rootfs/idrec/sub"), "idmapped"), "submount not idmapped");
+    /* A file. */
+    check_owner(__LINE__, in_base("rootfs/idfile"), 1000, 1001);
+    check_content(__LINE__, in_base("rootfs/idfile"), "idmapped");
+
+    /* Errors name the mount. */
+    char *proc_src = "/proc/sys";
+    static const struct {
+        const char *dest, *type;
+        char **opts;
+        size_t n_uids, n_gids;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"/idproc", "bind", o_bind, 1, 1, -EINVAL,
+         "mounting /proc/sys on /idproc: id-mapped mounts are not supported here: Invalid "
+         "argument"},
+        {"/idtmpfs", "tmpfs", o_none, 1, 1, -EINVAL,
+         "mounting /proc/sys on /idtmpfs: only bind mounts can be id-mapped"},
+        {"/idhalf", "bind", o_bind, 1, 0, -EINVAL,
+         "mounting /proc/sys on /idhalf: an id-mapped mount needs uid and gid mappings, 1 to 64 "
+         "of each"},
+    };
+    for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
+        struct oci_mount bad = idmapped_mount(cases[i].dest, cases[i].type, proc_src, cases[i].opts,
+                                              map_1000, cases[i].n_uids, map_1001, cases[i].n_gids);
+        spec.mounts = &bad;
+        spec.n_mounts = 1;
+        sp_err_clear(&err);
+        fds = count_fds();
+        r = rootfs_prepare(&spec, g_rootfs, &err);
+        CHECK(r == cases[i].code && err.code == r && !strcmp(err.msg, cases[i].msg),
+              "case %zu: %d \"%s\", want %d \"%s\"", i, r, err.msg, cases[i].code, cases[i].msg);
+        CHECK(count_fds() == fds, "case %zu: %d fds open, %d before", i, count_fds(), fds);
+        CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "case %zu: a child is left", i);
+    }
+}
+
+static void test_idmapped(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip();
+    assert_int_equal(make_idmap_fixture(), 0);
+    run_child(idmap_child, NULL);
+    /* The mapping is the mount's only: the files on disk are as they were. */
+    struct stat st;
+    assert_int_equal(stat(in_base("idsrc/root-file"), &st), 0);
+    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(stat(in_base("idsrc/user-file"), &st), 0);
+    assert_int_equal(st.st_uid, 5);
+    assert_int_equal(st.st_gid, 7);
+}
+
+/* In a user namespace of its own, the kernel refuses to id-map a host file system. */
+static void idmap_userns_child(const void *arg)
+{
+    (void)arg;
+    struct oci_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    struct oci_mount m = idmapped_mount("/idmapped", "bind", in_base("idsrc"), o_bind_ro_nosuid,
+                                        map_100000, 1, map_200000, 1);
+    spec.mounts = &m;
+    spec.n_mounts = 1;
+    struct sp_err err = {0, ""};
+    int r = rootfs_prepare(&spec, g_rootfs, &err);
+    if (r == -ENOSYS || r == -EINVAL) {
+        report(__LINE__, "%s", err.msg);
+        _exit(SKIP_CODE);
+    }
+    char want[PATH_MAX + 128];
+    snprintf(want, sizeof(want),
+             "mounting %s on /idmapped: id-mapped mounts are not supported here: Operation not "
+             "permitted",
+             in_base("idsrc"));
+    CHECK(r == -EPERM && !strcmp(err.msg, want), "%d \"%s\", want -EPERM \"%s\"", r, err.msg, want);
+    CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "a child is left");
+}
+
+static void test_idmapped_userns(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip();
+    assert_int_equal(make_idmap_fixture(), 0);
+    run_child_ns(idmap_userns_child, NULL, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1036,6 +1285,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dev_bind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_userns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idmapped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idmapped_userns, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
