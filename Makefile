@@ -139,6 +139,7 @@ bench: all
 	$(Q)bash bench/files.sh
 	$(Q)bash bench/services.sh
 	$(Q)bash bench/runtime.sh
+	$(Q)bash bench/sandboxes.sh
 
 format:
 	$(Q)clang-format -i $(SRCS) $(shell find src tests/unit tests/helpers -name '*.h' -o -name '*.c' | sort -u)
