@@ -57,7 +57,8 @@ struct sandbox {
     char *image_digest;
     char *lower;
     char dir[PATH_MAX + 32];
-    char sock[PATH_MAX + 64];
+    int run_fd;    /* O_PATH of <dir>/run while the agent runs, or -1 */
+    char sock[64]; /* "/proc/self/fd/<run_fd>/api.sock": short whatever the write dir */
     char auth[320];
     unsigned inflight;
     struct sbop *op;
@@ -172,6 +173,7 @@ static void sandbox_free(struct sandbox *sb)
         loop_io_stop(sb->m->o.loop, &sb->pidio);
         close(sb->pidfd);
     }
+    if (sb->run_fd >= 0) close(sb->run_fd);
     json_decref(sb->spec);
     json_decref(sb->binds);
     free(sb->name);
@@ -211,7 +213,7 @@ static struct sandbox *sandbox_alloc(struct sbmgr *m, const char *id)
     sb->pidfd = -1;
     snprintf(sb->id, sizeof(sb->id), "%s", id);
     snprintf(sb->dir, sizeof(sb->dir), "%s/%s", m->sb_dir, id);
-    snprintf(sb->sock, sizeof(sb->sock), "%s/run/api.sock", sb->dir);
+    sb->run_fd = -1;
     return sb;
 }
 
@@ -261,8 +263,21 @@ static int watch_agent(struct sandbox *sb)
 }
 
 /* The agent's token (<dir>/run/state/api-token), for the Authorization of proxied requests. */
+static int open_run_dir(struct sandbox *sb)
+{
+    if (sb->run_fd >= 0) return 0;
+    char path[2 * PATH_MAX];
+    snprintf(path, sizeof(path), "%s/run", sb->dir);
+    sb->run_fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sb->run_fd < 0) return -errno;
+    snprintf(sb->sock, sizeof(sb->sock), "/proc/self/fd/%d/api.sock", sb->run_fd);
+    return 0;
+}
+
 static int load_token(struct sandbox *sb)
 {
+    int r = open_run_dir(sb);
+    if (r < 0) return r;
     char path[2 * PATH_MAX], tok[257];
     snprintf(path, sizeof(path), "%s/run/state/api-token", sb->dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

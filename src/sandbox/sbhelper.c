@@ -391,13 +391,24 @@ static int loopback_up(pid_t pid, struct sp_err *err)
 }
 
 /* Waits until the agent accepts connections on its socket (or dies, or the deadline). */
+static int wait_agent_at(const struct helper *h, pid_t pid, int dfd, struct sp_err *err);
 static int wait_agent(const struct helper *h, pid_t pid, struct sp_err *err)
 {
+    /* through an fd of the directory: a socket path is at most 107 bytes, the write dir's is not
+     * limited */
+    char run[PATH_MAX + 16];
+    snprintf(run, sizeof(run), "%s/run", h->dir);
+    int dfd = open(run, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return sp_err_set(err, -errno, "%s: %s", run, strerror(errno));
+    int r = wait_agent_at(h, pid, dfd, err);
+    close(dfd);
+    return r;
+}
+
+static int wait_agent_at(const struct helper *h, pid_t pid, int dfd, struct sp_err *err)
+{
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/run/api.sock", h->dir) >=
-        sizeof(sa.sun_path))
-        return sp_err_set(err, -ENAMETOOLONG, "%s/run/api.sock: the path is too long for a socket",
-                          h->dir);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/api.sock", dfd);
     uint64_t deadline = sp_now_ms() + 30000; /* the daemon's own deadline kills us sooner */
     for (unsigned i = 0;; i++) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

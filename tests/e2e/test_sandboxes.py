@@ -40,6 +40,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -319,6 +320,12 @@ def test_create_get_list_delete(host, rootfs):
     assert sb2["name"] == sb2["id"] and sb2["hostname"] == sb2["id"], sb2
     assert [s["id"] for s in host.list()] == [sb["id"], sb2["id"]]
 
+    # every sandbox route needs the token, the proxied ones too
+    for method, path in (("GET", "/v1/sandboxes"), ("GET", "/v1/sandboxes/box1"),
+                         ("POST", "/v1/sandboxes/box1/exec"), ("DELETE", "/v1/sandboxes/box1"),
+                         ("GET", "/v1/volumes")):
+        assert_json_error(host.request(method, path, token=None), 401, "unauthorized")
+
     host.delete_ok("box1")
     assert_json_error(host.get("box1"), 404)
     assert_json_error(host.get(sb["id"]), 404)
@@ -543,6 +550,9 @@ def test_volumes_and_bind_mounts(host, rootfs, tmp_path):
     assert r.status == 201, r
     assert r.json()["name"] == "shared", r.json()
     assert_json_error(host.request("POST", "/v1/volumes", body={"name": "shared"}), 409)
+    for bad in ("", "../x", "-x", "a/b", "a" * 65):
+        assert_json_error(host.request("POST", "/v1/volumes", body={"name": bad}), 400)
+    assert_json_error(host.request("POST", "/v1/volumes", body={}), 400)
     assert "shared" in [v["name"] for v in host.volumes()]
 
     vol = [{"type": "volume", "source": "shared", "target": "/data"}]
@@ -836,6 +846,19 @@ def test_ping_keeps_a_sandbox_alive(host, rootfs):
              interval=0.05, what="the sandbox to be paused once the pings stopped")
 
 
+def test_a_running_request_holds_the_ttl(host, rootfs):
+    """Activity is a proxied request's start and its end: a request longer than the TTL is not
+    cut by a pause, and the TTL counts again from its end."""
+    host.create_ok(name="ttl-req", rootfs=str(rootfs), ttl_sec=1, on_ttl="pause")
+    started = time.monotonic()
+    r = host.sh("ttl-req", "sleep 2.5; echo done")
+    assert (r["stdout"], r["exit_code"]) == ("done\n", 0), r
+    assert time.monotonic() - started < 2.5 + DEADLINE / 2, "the exec was held (paused?)"
+    assert host.info("ttl-req")["state"] == "running"
+    wait_for(lambda: host.info("ttl-req")["state"] == "paused", timeout=1 + DEADLINE,
+             interval=0.05, what="the sandbox to pause once idle")
+
+
 def test_ttl_destroys(host, rootfs):
     sb = host.create_ok(name="ttl-d", rootfs=str(rootfs), ttl_sec=1, on_ttl="destroy")
     tracked = track(cgroup_pids(sb["id"]))
@@ -934,6 +957,29 @@ def test_destroy_leaves_nothing(host, rootfs, tmp_path):
         assert sb["id"] not in r.stdout, r.stdout
     # the volume outlives the sandbox
     assert "gonevol" in [v["name"] for v in host.volumes()]
+
+
+def test_destroy_while_a_request_runs(host, rootfs):
+    sb = host.create_ok(name="busy", rootfs=str(rootfs))
+    result = {}
+
+    def long_exec():
+        try:
+            result["r"] = host.exec_raw("busy", "/bin/sleep", "1000")
+        except Exception as e:  # noqa: BLE001 - a closed connection is a fine end too
+            result["e"] = e
+
+    t = threading.Thread(target=long_exec, daemon=True)
+    t.start()
+    wait_for(lambda: any(cmdline(p) == [b"/bin/sleep", b"1000"] for p in cgroup_pids(sb["id"])),
+             what="the long exec to run")
+    tracked = track(cgroup_pids(sb["id"]))
+    host.delete_ok("busy")
+    t.join(DEADLINE)
+    assert not t.is_alive(), "the proxied request outlived its sandbox"
+    if "r" in result:
+        assert result["r"].status != 200 or result["r"].json()["exit_code"] != 0, result
+    assert_destroyed(host, sb, tracked)
 
 
 # --------------------------------------------------------------------------------------------
