@@ -394,6 +394,27 @@ def test_create_settings_apply_inside(host, rootfs):
     assert host.sh_ok("settings", "id -u; pwd", user="root", cwd="/") == "0\n/\n"
 
 
+def test_services_in_a_sandbox(host, rootfs):
+    """/v1/sandboxes/{id}/services… are the agent's service routes: a service defined there runs
+    inside the sandbox (its pid namespace: the agent is its parent) and is listed there only."""
+    host.create_ok(name="svc", rootfs=str(rootfs))
+    r = host.request("PUT", "/v1/sandboxes/svc/services/web?duration=1s",
+                     body=json.dumps({"cmd": "/bin/sh",
+                                      "args": ["-c", "echo up; exec sleep 1000"]}).encode())
+    assert r.status == 200, r
+    events = [json.loads(line) for line in r.body.decode().splitlines() if line.strip()]
+    assert events[0]["type"] == "started", events
+    assert any(e["type"] == "stdout" and "up" in e["data"] for e in events), events
+    r = host.request("GET", "/v1/sandboxes/svc/services/web")
+    assert r.status == 200, r
+    svc = json.loads(r.body)
+    assert svc["state"]["status"] == "running", svc
+    ps = host.sh_ok("svc", "ps -o pid,ppid,args")
+    assert any(line.split()[1:3] == ["1", "sleep"] for line in ps.splitlines()[1:]), ps
+    r = host.request("POST", "/v1/sandboxes/svc/services/web/stop")
+    assert r.status == 204, r
+
+
 def test_raw_agent_route(host, rootfs):
     """/v1/sandboxes/{id}/-/<path> is the agent's /<path>: here sprite-env's HTTP exec."""
     host.create_ok(name="raw", rootfs=str(rootfs))
