@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../base/log.h"
 #include "../sandbox/sbspec.h"
@@ -95,6 +96,16 @@ static void on_destroyed(void *ud, struct sandbox *sb, int r, const struct sp_er
         http_respond(req, 204, NULL, NULL, NULL, 0);
 }
 
+static void on_paused(void *ud, struct sandbox *sb, int r, const struct sp_err *err)
+{
+    struct http_request *req = ud;
+    req->on_abort = NULL;
+    if (r < 0)
+        respond_sb_error(req, r, err);
+    else
+        api_respond_json(req, 200, sandbox_json(sb));
+}
+
 void h_sandboxes_list(struct api *a, struct http_request *req)
 {
     if (!available(a, req)) return;
@@ -123,14 +134,21 @@ void sandbox_proxy(struct api *a, struct http_request *req, struct sandbox *sb, 
 {
     struct sbmgr *m = a->ctx.sandboxes;
     struct sp_err err = {0};
-    const char *sock, *auth;
-    int r = sandbox_upstream(m, sb, &sock, &auth, &err);
-    if (r < 0) {
-        respond_sb_error(req, r, &err);
+    const char *auth;
+    char sock[64];
+    int sockfd = sandbox_upstream(m, sb, sock, sizeof(sock), &auth, &err), r;
+    if (sockfd == -ECONNREFUSED) {
+        http_respond_error(req, 502, "agent_unreachable", "sandbox %s: %s", sandbox_id(sb),
+                           err.msg);
+        return;
+    }
+    if (sockfd < 0) {
+        respond_sb_error(req, sockfd, &err);
         return;
     }
     struct proxied *p = calloc(1, sizeof(*p));
     if (!p) {
+        close(sockfd);
         http_respond_error(req, 503, "out_of_memory", "out of memory");
         return;
     }
@@ -141,7 +159,9 @@ void sandbox_proxy(struct api *a, struct http_request *req, struct sandbox *sb, 
                             .authorization = auth,
                             .on_end = on_proxy_end,
                             .ud = p};
-    if ((r = proxy_request(req, a->ctx.loop, &po, &err)) < 0) {
+    r = proxy_request(req, a->ctx.loop, &po, &err);
+    close(sockfd); /* connected (or not): the path through it is no longer needed */
+    if (r < 0) {
         free(p);
         http_respond_error(req, 502, "agent_unreachable",
                            "sandbox %s: the agent does not answer: %s", sandbox_id(sb), err.msg);
@@ -217,7 +237,19 @@ void h_sandboxes(struct api *a, struct http_request *req)
                                  "method %s is not allowed on %s", req->method, req->path);
             return;
         }
-        if ((pause || resume) && (r = sbmgr_pause(m, sb, pause, &err)) < 0) {
+        if (pause) {
+            struct sbop *op = NULL;
+            if ((r = sbmgr_pause(m, sb, on_paused, req, &op, &err)) < 0) {
+                respond_sb_error(req, r, &err);
+                return;
+            }
+            if (op) { /* answered once frozen */
+                req->data = op;
+                req->on_abort = on_abort_op;
+                return;
+            }
+        }
+        if (resume && (r = sbmgr_resume(m, sb, &err)) < 0) {
             respond_sb_error(req, r, &err);
             return;
         }

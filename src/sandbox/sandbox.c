@@ -24,8 +24,12 @@
 #include "../os/spawn.h"
 #include "sbspec.h"
 
-#define TTL_TICK_MS 250
-#define MAX_RECORD  (1u << 20)
+#define TTL_TICK_MS     250
+#define TTL_RETRY_MS    10000
+#define UNPACK_MAX_MS   (30 * 60 * 1000) /* an image unpack may extend a create this long */
+#define DESTROY_TIMEOUT 60000
+#define PAUSE_TIMEOUT   30000
+#define MAX_RECORD      (1u << 20)
 
 struct sbop {
     struct sbmgr *m;
@@ -36,6 +40,9 @@ struct sbop {
     bool creating; /* a create (or the cleanup of a failed one) */
     pid_t pid;     /* the helper */
     struct loop_timer deadline;
+    uint64_t started_mono;
+    uint64_t timeout_ms;
+    bool timed_out;
     int fail_r; /* a failed create: its error, reported once the cleanup is over */
     struct sp_err fail_err;
 };
@@ -57,10 +64,13 @@ struct sandbox {
     char *image_digest;
     char *lower;
     char dir[PATH_MAX + 32];
-    int run_fd;    /* O_PATH of <dir>/run while the agent runs, or -1 */
-    char sock[64]; /* "/proc/self/fd/<run_fd>/api.sock": short whatever the write dir */
-    char auth[320];
+    int run_fd;     /* O_PATH of <dir>/run while the agent runs, or -1 */
+    char sock[64];  /* "/proc/self/fd/<run_fd>/api.sock": short whatever the write dir */
+    char token[65]; /* the agent's API token: made here, never read back from the sandbox */
+    char auth[80];
     unsigned inflight;
+    uint64_t ttl_retry_mono; /* a failed TTL action is not retried before this */
+    json_t *made_volumes;    /* volumes this create made: removed if it fails */
     struct sbop *op;
 };
 
@@ -133,8 +143,9 @@ struct sandbox *sbmgr_at(struct sbmgr *m, size_t i)
 
 static json_t *record_json(const struct sandbox *sb)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:s?, s:s?, s:O, s:O}", "id", sb->id,
-                     "name", sb->name, "state", sandbox_state_name(sb->state), "created_ms",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s?, s:s?, s:s?, s:O, s:O}",
+                     "token", sb->token, "docker_id", sb->docker_id, "id", sb->id, "name", sb->name,
+                     "state", sandbox_state_name(sb->state), "created_ms",
                      (json_int_t)sb->created_ms, "last_active_ms", (json_int_t)sb->last_active_ms,
                      "pid", (json_int_t)sb->pid, "error", sb->error[0] ? sb->error : NULL,
                      "image_digest", sb->image_digest, "lower", sb->lower, "spec", sb->spec,
@@ -174,6 +185,7 @@ static void sandbox_free(struct sandbox *sb)
         close(sb->pidfd);
     }
     if (sb->run_fd >= 0) close(sb->run_fd);
+    json_decref(sb->made_volumes);
     json_decref(sb->spec);
     json_decref(sb->binds);
     free(sb->name);
@@ -262,62 +274,36 @@ static int watch_agent(struct sandbox *sb)
     return r;
 }
 
-/* The agent's token (<dir>/run/state/api-token), for the Authorization of proxied requests. */
+/* <dir>/run, which the sandbox sees as /.sprite/run: the agent's socket is in it. Only ever
+ * opened without following symlinks, and nothing is read back from it. */
 static int open_run_dir(struct sandbox *sb)
 {
     if (sb->run_fd >= 0) return 0;
     char path[2 * PATH_MAX];
     snprintf(path, sizeof(path), "%s/run", sb->dir);
     sb->run_fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sb->run_fd < 0) return -errno;
-    snprintf(sb->sock, sizeof(sb->sock), "/proc/self/fd/%d/api.sock", sb->run_fd);
-    return 0;
+    return sb->run_fd < 0 ? -errno : 0;
 }
 
-static int load_token(struct sandbox *sb)
+static bool is_hex(const char *s, size_t n)
 {
-    int r = open_run_dir(sb);
-    if (r < 0) return r;
-    char path[2 * PATH_MAX], tok[257];
-    snprintf(path, sizeof(path), "%s/run/state/api-token", sb->dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return -errno;
-    ssize_t n = sp_read(fd, tok, sizeof(tok) - 1);
-    close(fd);
-    if (n <= 0) return n < 0 ? (int)n : -ENODATA;
-    tok[n] = 0;
-    tok[strcspn(tok, "\r\n")] = 0;
-    snprintf(sb->auth, sizeof(sb->auth), "Bearer %s", tok);
-    return 0;
+    return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
 }
 
-/* The agent's Docker container id, <dir>/run/state/docker-container-id (64 hex and a newline):
- * the sandbox id then random digits, written before the agent starts (it keeps what it finds). */
-static int write_docker_id(struct sandbox *sb)
+/* The agent's token and Docker container id (the sandbox id then random digits: every exec id
+ * the agent makes starts with it), made here and kept in the record; the helper hands them to
+ * the agent. */
+static int make_secrets(struct sandbox *sb)
 {
-    unsigned char b[24];
+    unsigned char b[32 + 24];
     if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return -EIO;
+    sp_hex_encode(b, 32, sb->token);
+    sb->token[64] = 0;
     memcpy(sb->docker_id, sb->id, SANDBOX_ID_LEN);
-    sp_hex_encode(b, sizeof(b), sb->docker_id + SANDBOX_ID_LEN);
+    sp_hex_encode(b + 32, 24, sb->docker_id + SANDBOX_ID_LEN);
     sb->docker_id[64] = 0;
-    char path[2 * PATH_MAX], line[65];
-    memcpy(line, sb->docker_id, 64);
-    line[64] = '\n';
-    snprintf(path, sizeof(path), "%s/run/state/docker-container-id", sb->dir);
-    return sp_write_file_atomic(path, line, sizeof(line), 0644);
-}
-
-static void read_docker_id(struct sandbox *sb)
-{
-    char path[2 * PATH_MAX], buf[65];
-    snprintf(path, sizeof(path), "%s/run/state/docker-container-id", sb->dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    ssize_t n = fd >= 0 ? sp_read(fd, buf, 64) : -1;
-    if (fd >= 0) close(fd);
-    if (n == 64) {
-        memcpy(sb->docker_id, buf, 64);
-        sb->docker_id[64] = 0;
-    }
+    snprintf(sb->auth, sizeof(sb->auth), "Bearer %s", sb->token);
+    return 0;
 }
 
 struct sandbox *sbmgr_find_docker(struct sbmgr *m, const char *ref)
@@ -337,6 +323,8 @@ struct sandbox *sbmgr_find_docker(struct sbmgr *m, const char *ref)
 /* ---- operations ---- */
 
 static void ttl_arm(struct sbmgr *m);
+static void remove_made_volumes(struct sandbox *sb);
+static void remove_in_background(struct sbmgr *m, const char *path);
 
 static void op_finish(struct sbop *op, struct sandbox *sb, int r, const struct sp_err *err)
 {
@@ -350,7 +338,15 @@ static void op_finish(struct sbop *op, struct sandbox *sb, int r, const struct s
 static void on_deadline(struct loop_timer *t)
 {
     struct sbop *op = SP_CONTAINER_OF(t, struct sbop, deadline);
+    /* unpacking an image is not what create_timeout is about: it gets more time, up to a bound */
+    char path[2 * PATH_MAX];
+    snprintf(path, sizeof(path), "%s/.unpacking", op->sb->dir);
+    if (op->creating && access(path, F_OK) == 0 && sp_now_ms() - op->started_mono < UNPACK_MAX_MS) {
+        loop_timer_start(op->m->o.loop, &op->deadline, op->timeout_ms);
+        return;
+    }
     sp_warn("sandbox %s: helper %d timed out; killing it", op->sb->id, (int)op->pid);
+    op->timed_out = true;
     kill(op->pid, SIGKILL);
 }
 
@@ -358,7 +354,9 @@ static int start_helper(struct sbop *op, const char *what, uint64_t timeout_ms,
                         void (*on_exit)(void *, pid_t, int), struct sp_err *err)
 {
     struct sbmgr *m = op->m;
-    char *argv[] = {m->self_exe, "_sandbox", (char *)what, op->sb->dir, NULL};
+    char ppid[24];
+    snprintf(ppid, sizeof(ppid), "%d", (int)getpid());
+    char *argv[] = {m->self_exe, "_sandbox", (char *)what, op->sb->dir, ppid, NULL};
     struct spawn_opts so = {.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
     int r = spawn(&so, &op->pid, err);
     if (r < 0) return r;
@@ -368,6 +366,9 @@ static int start_helper(struct sbop *op, const char *what, uint64_t timeout_ms,
     }
     loop_timer_init(&op->deadline, on_deadline);
     loop_timer_start(m->o.loop, &op->deadline, timeout_ms);
+    op->started_mono = sp_now_ms();
+    op->timeout_ms = timeout_ms;
+    op->timed_out = false;
     return 0;
 }
 
@@ -407,9 +408,23 @@ static void on_destroy_exit(void *owner, pid_t pid, int status)
     if (op->fail_r) {
         r = op->fail_r;
         e = op->fail_err;
+        remove_made_volumes(sb);
     }
     op_finish(op, NULL, r, &e);
     sandbox_free(sb);
+}
+
+/* Volumes a failed create made are removed if nothing was written in them. */
+static void remove_made_volumes(struct sandbox *sb)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(sb->made_volumes, i, v)
+    {
+        char path[2 * PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", sb->m->vol_dir, json_string_value(v));
+        rmdir(path);
+    }
 }
 
 /* Starts the destroy helper for op->sb (op is a new destroy, or a failed create's, which then
@@ -420,7 +435,7 @@ static int destroy_with(struct sbop *op, struct sp_err *err)
     unwatch_agent(sb);
     enum sandbox_state was = sb->state;
     sb->state = SB_DESTROYING;
-    int r = start_helper(op, "destroy", 60000, on_destroy_exit, err);
+    int r = start_helper(op, "destroy", DESTROY_TIMEOUT, on_destroy_exit, err);
     if (r < 0) {
         sb->state = was;
         return r;
@@ -464,8 +479,8 @@ static void on_create_exit(void *owner, pid_t pid, int status)
         sb->lower = lower ? strdup(lower) : NULL;
         sb->image_digest = dg ? strdup(dg) : NULL;
         json_decref(res);
-        if ((r = load_token(sb)) < 0)
-            sp_err_set(&e, r, "reading the agent's token: %s", strerror(-r));
+        if ((r = open_run_dir(sb)) < 0)
+            sp_err_set(&e, r, "the sandbox's run directory: %s", strerror(-r));
         else if ((r = watch_agent(sb)) < 0)
             sp_err_set(&e, r, "the agent (pid %d) is gone: %s", (int)sb->pid, strerror(-r));
         if (r == 0) {
@@ -481,11 +496,18 @@ static void on_create_exit(void *owner, pid_t pid, int status)
     } else {
         const char *msg = json_string_value(json_object_get(res, "error"));
         json_int_t en = json_integer_value(json_object_get(res, "errno"));
+        /* the helper says whose fault it is: the request's (EINVAL, ENOTSUP), the agent's
+         * (ECHILD, ETIMEDOUT), or ours (anything else) */
+        int code =
+            (en == EINVAL || en == ENOTSUP || en == ECHILD || en == ETIMEDOUT) ? -(int)en : -EIO;
         if (msg)
-            r = sp_err_set(&e, en > 0 && en < 4096 ? -(int)en : -EIO, "%s", msg);
-        else if (WIFSIGNALED(status))
+            r = sp_err_set(&e, code, "%s", msg);
+        else if (op->timed_out)
             r = sp_err_set(&e, -ETIMEDOUT, "creating the sandbox took longer than %llu ms",
                            (unsigned long long)m->o.create_timeout_ms);
+        else if (WIFSIGNALED(status))
+            r = sp_err_set(&e, -EIO, "the sandbox helper was killed by signal %d",
+                           WTERMSIG(status));
         else
             r = sp_err_set(&e, -EIO, "the sandbox helper failed (status %d)",
                            reaper_status_code(status));
@@ -536,7 +558,8 @@ static bool volume_in_use(struct sbmgr *m, const char *name)
 
 /* Resolves each mount's host side (volumes created when missing, subpaths inside their source)
  * into the binds list the helper mounts. */
-static int resolve_mounts(struct sbmgr *m, json_t *spec, json_t **out, struct sp_err *err)
+static int resolve_mounts(struct sbmgr *m, json_t *spec, json_t **out, json_t *made,
+                          struct sp_err *err)
 {
     json_t *binds = json_array(), *mt;
     size_t i;
@@ -550,7 +573,9 @@ static int resolve_mounts(struct sbmgr *m, json_t *spec, json_t **out, struct sp
         char base[2 * PATH_MAX], want[3 * PATH_MAX], real[PATH_MAX];
         if (strcmp(type, "volume") == 0) {
             snprintf(base, sizeof(base), "%s/%s", m->vol_dir, source);
-            if (mkdir(base, 0755) < 0 && errno != EEXIST) {
+            if (mkdir(base, 0755) == 0)
+                json_array_append_new(made, json_string(source));
+            else if (errno != EEXIST) {
                 json_decref(binds);
                 return sp_err_set(err, -errno, "mounts[%zu]: creating volume %s: %s", i, source,
                                   strerror(errno));
@@ -611,9 +636,16 @@ int sbmgr_create(struct sbmgr *m, json_t *spec, sbmgr_done_fn done, void *ud, st
     const char *rootfs = json_string_value(json_object_get(spec, "rootfs"));
     const char *image = json_string_value(json_object_get(spec, "image"));
     struct stat st;
-    if (rootfs && (stat(rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
-        return sp_err_set(err, -EINVAL, "rootfs: %s: %s", rootfs,
-                          errno == 0 || S_ISDIR(st.st_mode) ? "not a directory" : strerror(errno));
+    if (rootfs && stat(rootfs, &st) < 0)
+        return sp_err_set(err, -EINVAL, "rootfs: %s: %s", rootfs, strerror(errno));
+    if (rootfs && !S_ISDIR(st.st_mode))
+        return sp_err_set(err, -EINVAL, "rootfs: %s is not a directory", rootfs);
+    char real[PATH_MAX];
+    if (rootfs && realpath(rootfs, real) && strpbrk(real, ",:\\"))
+        return sp_err_set(err, -EINVAL,
+                          "rootfs: %s: an overlay's lower layer cannot have ',', ':' or '\\' in "
+                          "its path",
+                          real);
     if (image && stat(image, &st) < 0)
         return sp_err_set(err, -EINVAL, "image: %s: %s", image, strerror(errno));
 
@@ -621,25 +653,39 @@ int sbmgr_create(struct sbmgr *m, json_t *spec, sbmgr_done_fn done, void *ud, st
     int r = random_id(id);
     if (r < 0) return sp_err_set(err, r, "random id: %s", strerror(-r));
     if (name && sbmgr_find(m, id)) return sp_err_set(err, -EEXIST, "id collision, try again");
-    json_t *binds = NULL;
-    if ((r = resolve_mounts(m, spec, &binds, err)) < 0) return r;
+    json_t *binds = NULL, *made = json_array();
+    if (!made) return sp_err_set(err, -ENOMEM, "out of memory");
+    if ((r = resolve_mounts(m, spec, &binds, made, err)) < 0) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(made, i, v)
+        {
+            char path[2 * PATH_MAX];
+            snprintf(path, sizeof(path), "%s/%s", m->vol_dir, json_string_value(v));
+            rmdir(path);
+        }
+        json_decref(made);
+        return r;
+    }
 
     struct sandbox *sb = sandbox_alloc(m, id);
     struct sbop *op = calloc(1, sizeof(*op));
     if (!sb || !op || !(sb->name = strdup(name ? name : id)) || list_add(m, sb) < 0) {
         json_decref(binds);
+        json_decref(made);
         sandbox_free(sb);
         free(op);
         return sp_err_set(err, -ENOMEM, "out of memory");
     }
     sb->spec = json_incref(spec);
     sb->binds = binds;
+    sb->made_volumes = made;
     sb->state = SB_CREATING;
     sb->created_ms = sb->last_active_ms = sp_wall_ms();
     sb->active_mono = sp_now_ms();
     char run[2 * PATH_MAX];
     snprintf(run, sizeof(run), "%s/run/state", sb->dir);
-    if ((r = sp_mkdir_p(run, 0700)) < 0 || (r = write_docker_id(sb)) < 0 || (r = save(sb)) < 0) {
+    if ((r = make_secrets(sb)) < 0 || (r = sp_mkdir_p(run, 0700)) < 0 || (r = save(sb)) < 0) {
         sp_err_set(err, r, "creating %s: %s", sb->dir, strerror(-r));
         goto fail;
     }
@@ -651,6 +697,7 @@ int sbmgr_create(struct sbmgr *m, json_t *spec, sbmgr_done_fn done, void *ud, st
     return 0;
 fail:
     list_remove(m, sb);
+    remove_made_volumes(sb);
     sp_rm_rf(sb->dir);
     sandbox_free(sb);
     free(op);
@@ -666,18 +713,62 @@ int sbmgr_destroy(struct sbmgr *m, struct sandbox *sb, sbmgr_done_fn done, void 
     return destroy_start(m, sb, done, ud, op, err);
 }
 
-int sbmgr_pause(struct sbmgr *m, struct sandbox *sb, bool pause, struct sp_err *err)
+static void on_pause_exit(void *owner, pid_t pid, int status)
 {
-    if (sb->state != SB_RUNNING && sb->state != SB_PAUSED)
-        return sp_err_set(err, -EBUSY, "sandbox %s is %s", sb->id, sandbox_state_name(sb->state));
-    if ((sb->state == SB_PAUSED) == pause) return 0;
-    int r = container_pause(m->ct_root, sb->id, pause, err);
-    if (r < 0) return r;
-    sb->state = pause ? SB_PAUSED : SB_RUNNING;
-    if (!pause) {
-        sandbox_touch(m, sb);
-        ttl_arm(m);
+    (void)pid;
+    struct sbop *op = owner;
+    struct sandbox *sb = op->sb;
+    struct sp_err e = {0};
+    int r = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        sb->state = SB_PAUSED;
+        save(sb);
+    } else {
+        json_t *res = read_result(sb, "pause.out");
+        const char *msg = json_string_value(json_object_get(res, "error"));
+        r = sp_err_set(&e, -EIO, "pausing sandbox %s: %s", sb->id,
+                       msg             ? msg
+                       : op->timed_out ? "the freezer did not settle"
+                                       : "the helper failed");
+        json_decref(res);
+        sp_warn("%s", e.msg);
     }
+    op_finish(op, sb, r, &e);
+}
+
+int sbmgr_pause(struct sbmgr *m, struct sandbox *sb, sbmgr_done_fn done, void *ud,
+                struct sbop **opp, struct sp_err *err)
+{
+    if (opp) *opp = NULL;
+    if (sb->state == SB_PAUSED) return 0;
+    if (sb->state != SB_RUNNING)
+        return sp_err_set(err, -EBUSY, "sandbox %s is %s", sb->id, sandbox_state_name(sb->state));
+    if (sb->op) return sp_err_set(err, -EBUSY, "sandbox %s is being paused", sb->id);
+    struct sbop *op = calloc(1, sizeof(*op));
+    if (!op) return sp_err_set(err, -ENOMEM, "out of memory");
+    *op = (struct sbop){.m = m, .sb = sb, .done = done, .ud = ud};
+    int r = start_helper(op, "pause", PAUSE_TIMEOUT, on_pause_exit, err);
+    if (r < 0) {
+        free(op);
+        return r;
+    }
+    sb->op = op;
+    if (opp) *opp = op;
+    return 0;
+}
+
+int sbmgr_resume(struct sbmgr *m, struct sandbox *sb, struct sp_err *err)
+{
+    if (sb->state == SB_RUNNING && !sb->op) return 0;
+    if (sb->state != SB_PAUSED || sb->op)
+        return sp_err_set(err, -EBUSY, "sandbox %s is %s", sb->id,
+                          sb->op ? "being paused" : sandbox_state_name(sb->state));
+    struct sp_err e = {0};
+    if (container_pause(m->ct_root, sb->id, false, &e) < 0)
+        return sp_err_set(err, -EIO, "resuming sandbox %s: %s", sb->id, e.msg);
+    sb->state = SB_RUNNING;
+    sandbox_touch(m, sb);
+    ttl_arm(m);
     save(sb);
     return 0;
 }
@@ -779,9 +870,10 @@ static void on_ttl(struct loop_timer *t)
     for (size_t i = 0; i < m->n;) {
         struct sandbox *sb = m->v[i++];
         json_int_t ttl = json_integer_value(json_object_get(sb->spec, "ttl_sec"));
-        if (ttl <= 0 || sb->state != SB_RUNNING || sb->inflight ||
-            now - sb->active_mono < (uint64_t)ttl * 1000)
+        if (ttl <= 0 || sb->state != SB_RUNNING || sb->inflight || sb->op ||
+            now - sb->active_mono < (uint64_t)ttl * 1000 || now < sb->ttl_retry_mono)
             continue;
+        sb->ttl_retry_mono = now + TTL_RETRY_MS;
         const char *what = json_string_value(json_object_get(sb->spec, "on_ttl"));
         struct sp_err e = {0};
         if (what && strcmp(what, "destroy") == 0) {
@@ -792,7 +884,8 @@ static void on_ttl(struct loop_timer *t)
         } else {
             sp_info("sandbox %s (%s): idle for %llds, pausing it", sb->id, sb->name,
                     (long long)ttl);
-            if (sbmgr_pause(m, sb, true, &e) < 0) sp_warn("sandbox %s: %s", sb->id, e.msg);
+            if (sbmgr_pause(m, sb, NULL, NULL, NULL, &e) < 0)
+                sp_warn("sandbox %s: %s", sb->id, e.msg);
         }
     }
     ttl_arm(m);
@@ -810,13 +903,12 @@ static void ttl_arm(struct sbmgr *m)
 
 /* ---- the proxy's side ---- */
 
-int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, const char **socket_path,
+int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, char *path, size_t path_len,
                      const char **authorization, struct sp_err *err)
 {
     if (sb->state == SB_PAUSED && m->o.auto_resume) {
-        int r = sbmgr_pause(m, sb, false, err);
+        int r = sbmgr_resume(m, sb, err);
         if (r < 0) return r;
-        ttl_arm(m);
     }
     switch (sb->state) {
     case SB_RUNNING: break;
@@ -825,9 +917,19 @@ int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, const char **socket_pa
     case SB_DESTROYING: return sp_err_set(err, -EBUSY, "sandbox is being destroyed");
     case SB_ERROR: return sp_err_set(err, -EBUSY, "sandbox is in error: %s", sb->error);
     }
-    *socket_path = sb->sock;
+    /* the socket file as it is, never a symlink the sandbox put there */
+    int fd =
+        sb->run_fd < 0 ? -EBADF : openat(sb->run_fd, "api.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        errno = ENOTSOCK;
+    }
+    if (fd < 0) return sp_err_set(err, -ECONNREFUSED, "the agent's socket: %s", strerror(errno));
+    snprintf(path, path_len, "/proc/self/fd/%d", fd);
     *authorization = sb->auth;
-    return 0;
+    return fd;
 }
 
 /* ---- volumes ---- */
@@ -840,6 +942,27 @@ static json_t *volume_json(struct sbmgr *m, const char *name)
     uint64_t ms = stat(path, &st) == 0 ? (uint64_t)st.st_mtim.tv_sec * 1000 : 0;
     sp_time_rfc3339_ms(ms, created, sizeof(created));
     return json_pack("{s:s, s:s, s:s}", "name", name, "path", path, "created_at", created);
+}
+
+static void on_rm_exit(void *owner, pid_t pid, int status)
+{
+    (void)owner, (void)pid;
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        sp_warn("removing a deleted volume failed (status %d)", reaper_status_code(status));
+}
+
+/* rm -rf in a helper process; what it could not remove is removed at the next start. */
+static void remove_in_background(struct sbmgr *m, const char *path)
+{
+    char *argv[] = {m->self_exe, "_sandbox", "rm", (char *)path, NULL};
+    struct spawn_opts so = {.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    struct sp_err e = {0};
+    pid_t pid;
+    if (spawn(&so, &pid, &e) < 0) {
+        sp_warn("removing %s: %s", path, e.msg);
+        return;
+    }
+    if (reaper_watch(m->o.reaper, pid, on_rm_exit, NULL) < 0) sp_warn("watching pid %d", (int)pid);
 }
 
 json_t *sbmgr_volumes_json(struct sbmgr *m)
@@ -892,7 +1015,16 @@ int sbmgr_volume_delete(struct sbmgr *m, const char *name, struct sp_err *err)
         return sp_err_set(err, -ENOENT, "no volume %s", name);
     if (volume_in_use(m, name))
         return sp_err_set(err, -EBUSY, "volume %s is mounted by a sandbox", name);
-    sp_rm_rf(path);
+    /* the name is free at once; the content (any size) goes in a helper, off the loop */
+    char trash[2 * PATH_MAX], hex[17];
+    unsigned char b[8];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) memset(b, 0, sizeof(b));
+    sp_hex_encode(b, sizeof(b), hex);
+    hex[16] = 0;
+    snprintf(trash, sizeof(trash), "%s/.trash-%s", m->vol_dir, hex);
+    if (rename(path, trash) < 0)
+        return sp_err_set(err, -errno, "removing volume %s: %s", name, strerror(errno));
+    remove_in_background(m, trash);
     return 0;
 }
 
@@ -912,16 +1044,25 @@ static void adopt_one(struct sbmgr *m, const char *id)
     json_t *rec = json_load_file(path, 0, &je);
     struct sandbox *sb = rec ? sandbox_alloc(m, id) : NULL;
     enum sandbox_state st;
+    json_t *spec = NULL;
+    struct sp_err e = {0};
+    const char *token = json_string_value(json_object_get(rec, "token"));
+    const char *docker_id = json_string_value(json_object_get(rec, "docker_id"));
     if (!sb || state_parse(json_string_value(json_object_get(rec, "state")), &st) < 0 ||
-        !json_is_object(json_object_get(rec, "spec")) ||
-        !json_string_value(json_object_get(rec, "name"))) {
-        sp_warn("sandbox %s: unreadable record %s, ignored", id, path);
+        !json_string_value(json_object_get(rec, "name")) || !token || !is_hex(token, 64) ||
+        !docker_id || !is_hex(docker_id, 64) || strncmp(docker_id, id, SANDBOX_ID_LEN) != 0 ||
+        sbspec_parse(json_object_get(rec, "spec"), &spec, &e) < 0) {
+        sp_warn("sandbox %s: unreadable record %s, ignored%s%s", id, path, e.msg[0] ? ": " : "",
+                e.msg);
         json_decref(rec);
         free(sb);
         return;
     }
+    memcpy(sb->token, token, 65);
+    memcpy(sb->docker_id, docker_id, 65);
+    snprintf(sb->auth, sizeof(sb->auth), "Bearer %s", sb->token);
     sb->name = strdup(json_string_value(json_object_get(rec, "name")));
-    sb->spec = json_incref(json_object_get(rec, "spec"));
+    sb->spec = spec;
     sb->binds = json_incref(json_object_get(rec, "binds"));
     if (!sb->binds) sb->binds = json_array();
     sb->created_ms = (uint64_t)json_integer_value(json_object_get(rec, "created_ms"));
@@ -939,7 +1080,6 @@ static void adopt_one(struct sbmgr *m, const char *id)
         sandbox_free(sb);
         return;
     }
-    struct sp_err e = {0};
     if (st == SB_CREATING || st == SB_DESTROYING) {
         sp_info("sandbox %s: the daemon stopped while it was %s; destroying it", id,
                 sandbox_state_name(st));
@@ -947,7 +1087,6 @@ static void adopt_one(struct sbmgr *m, const char *id)
         if (destroy_start(m, sb, NULL, NULL, NULL, &e) < 0) set_error(sb, "%s", e.msg);
         return;
     }
-    read_docker_id(sb);
     if (st == SB_ERROR) return;
     struct container_info info = {0};
     int r = container_state(m->ct_root, id, &info, &e);
@@ -959,13 +1098,35 @@ static void adopt_one(struct sbmgr *m, const char *id)
         set_error(sb, "agent not running after the daemon restarted");
         return;
     }
-    if ((r = load_token(sb)) < 0 || (r = watch_agent(sb)) < 0) {
+    if ((r = open_run_dir(sb)) < 0 || (r = watch_agent(sb)) < 0) {
         set_error(sb, "adopting the agent (pid %d): %s", (int)sb->pid, strerror(-r));
         return;
     }
     save(sb);
     sp_info("sandbox %s (%s) adopted: agent pid %d, %s", id, sb->name, (int)sb->pid,
             sandbox_state_name(sb->state));
+}
+
+/* At start, nothing of ours runs yet: what a killed unpack (images/tmp-*) or volume removal
+ * (volumes/.trash-*) left behind goes, in a helper. */
+static void sweep(struct sbmgr *m)
+{
+    char dirs[2][PATH_MAX + 16];
+    snprintf(dirs[0], sizeof(dirs[0]), "%s/images", m->write_dir);
+    snprintf(dirs[1], sizeof(dirs[1]), "%s", m->vol_dir);
+    static const char *const prefix[] = {"tmp-", ".trash-"};
+    for (size_t k = 0; k < 2; k++) {
+        DIR *d = opendir(dirs[k]);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+            if (strncmp(de->d_name, prefix[k], strlen(prefix[k])) == 0) {
+                char path[2 * PATH_MAX + 300];
+                snprintf(path, sizeof(path), "%s/%s", dirs[k], de->d_name);
+                sp_info("removing %s, left by an earlier run", path);
+                remove_in_background(m, path);
+            }
+        if (d) closedir(d);
+    }
 }
 
 int sbmgr_new(struct sbmgr **out, const struct sbmgr_opts *o, struct sp_err *err)
@@ -984,6 +1145,13 @@ int sbmgr_new(struct sbmgr **out, const struct sbmgr_opts *o, struct sp_err *err
         return sp_err_set(err, -errno, "/proc/self/exe: %s", strerror(errno));
     }
     m->self_exe[n] = 0;
+    if (strpbrk(m->ct_root, ",:\\")) {
+        free(m);
+        return sp_err_set(err, -EINVAL,
+                          "the write directory %s has ',', ':' or '\\' in its path, which an "
+                          "overlay's options cannot hold",
+                          o->write_dir);
+    }
     int r;
     if ((r = sp_mkdir_p(m->ct_root, 0700)) < 0 || (r = sp_mkdir_p(m->vol_dir, 0755)) < 0) {
         free(m);
@@ -997,6 +1165,7 @@ int sbmgr_new(struct sbmgr **out, const struct sbmgr_opts *o, struct sp_err *err
             adopt_one(m, de->d_name);
     if (d) closedir(d);
     if (m->n) qsort(m->v, m->n, sizeof(*m->v), cmp_created);
+    sweep(m);
     ttl_arm(m);
     *out = m;
     return 0;

@@ -69,8 +69,14 @@ int sbmgr_create(struct sbmgr *m, json_t *spec, sbmgr_done_fn done, void *ud, st
  * left. */
 int sbmgr_destroy(struct sbmgr *m, struct sandbox *sb, sbmgr_done_fn done, void *ud,
                   struct sbop **op, struct sp_err *err);
-/* Freezes or thaws a running / paused sandbox (-EBUSY in other states; the same state is 0). */
-int sbmgr_pause(struct sbmgr *m, struct sandbox *sb, bool pause, struct sp_err *err);
+/* Freezes a running sandbox (cgroup freezer). Freezing can take a while (a task in
+ * uninterruptible sleep), so it runs in the helper: done runs once the sandbox is paused. A
+ * paused sandbox is 0 at once (done not called: *op NULL); -EBUSY in other states or while
+ * another operation runs. */
+int sbmgr_pause(struct sbmgr *m, struct sandbox *sb, sbmgr_done_fn done, void *ud, struct sbop **op,
+                struct sp_err *err);
+/* Thaws a paused sandbox (immediate); a running one is 0; -EBUSY in other states. */
+int sbmgr_resume(struct sbmgr *m, struct sandbox *sb, struct sp_err *err);
 
 /* By id, or else by name; NULL when none. */
 struct sandbox *sbmgr_find(struct sbmgr *m, const char *id_or_name);
@@ -82,12 +88,15 @@ json_t *sandbox_json(const struct sandbox *sb);
 /* Activity: pushes the time-to-live back. */
 void sandbox_touch(struct sbmgr *m, struct sandbox *sb);
 
-/* Where a request for the sandbox goes: the agent's socket and the Authorization value for it.
- * -EBUSY with err when the sandbox is not running ("sandbox is paused" — with auto_resume it is
- * resumed first —, "sandbox is being created", "sandbox is in error: …"). While a proxied request
- * runs, the time-to-live does not expire: sbmgr_request_begin / sbmgr_request_end(id) bracket it
- * (end by id: the sandbox may be gone by then). */
-int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, const char **socket_path,
+/* Where a request for the sandbox goes: the agent's socket as a path to connect to (written to
+ * path, "/proc/self/fd/N": the socket file opened without following a symlink, since the
+ * directory is the sandbox's to write) and the Authorization value. Returns the fd N, which the
+ * caller closes once connected, or -EBUSY with err when the sandbox is not running ("sandbox is
+ * paused" — with auto_resume it is resumed first —, "sandbox is being created", "sandbox is in
+ * error: …"), -ECONNREFUSED when there is no socket. While a proxied request runs, the
+ * time-to-live does not expire: sbmgr_request_begin / sbmgr_request_end(id) bracket it (end by
+ * id: the sandbox may be gone by then). */
+int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, char *path, size_t path_len,
                      const char **authorization, struct sp_err *err);
 void sbmgr_request_begin(struct sbmgr *m, struct sandbox *sb);
 void sbmgr_request_end(struct sbmgr *m, const char *id);
@@ -112,7 +121,8 @@ int sbmgr_volume_create(struct sbmgr *m, const char *name, json_t **out, struct 
 /* -ENOENT, -EBUSY while a sandbox mounts it. */
 int sbmgr_volume_delete(struct sbmgr *m, const char *name, struct sp_err *err);
 
-/* The helper process: argv = {"_sandbox", "create"|"destroy", DIR}. Returns the exit code. */
+/* The helper process: argv = {"_sandbox", "create"|"destroy"|"pause", DIR} or {"_sandbox",
+ * "rm", PATH}. Returns the exit code. */
 int sandbox_helper_main(int argc, char **argv);
 
 #endif

@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -182,6 +184,13 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     }
     if (r < 0) goto io;
 
+    /* the agent's Docker container id, which its exec ids start with */
+    char line[66];
+    snprintf(line, sizeof(line), "%s\n",
+             json_string_value(json_object_get(h->rec, "docker_id")) ?: "");
+    snprintf(path, sizeof(path), "%s/state/docker-container-id", run);
+    if ((r = sp_write_file_atomic(path, line, strlen(line), 0644)) < 0) goto io;
+
     /* the agent's configuration (/.sprite/run/agent.json) */
     json_t *agent =
         json_pack("{s:s, s:s, s:{s:s}, s:{s:b}, s:{s:s}, s:s}", "write_dir", "/.sprite/run/state",
@@ -294,6 +303,10 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     json_t *env =
         json_pack("[s, s]", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                   "HOME=/root");
+    /* the agent's token, made by the host (the agent takes it out of its environment at once) */
+    snprintf(text, sizeof(text), "SPRITE_HTTP_API_TOKEN=%s",
+             json_string_value(json_object_get(h->rec, "token")) ?: "");
+    json_array_append_new(env, json_string(text));
     snprintf(text, sizeof(text), "HOSTNAME=%s", hostname);
     json_array_append_new(env, json_string(text));
     static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
@@ -442,6 +455,20 @@ static int wait_agent_at(const struct helper *h, pid_t pid, int dfd, struct sp_e
     }
 }
 
+/* Whose fault a failed container is: the request's (a mount target or working directory that is
+ * not a directory in the image: -EINVAL; an id-mapped mount the host cannot make: -ENOTSUP) or
+ * ours (-EIO: the bundle is ours, so anything else is not the client's to fix). */
+static int classify(const struct sp_err *e)
+{
+    if (strstr(e->msg, "id-mapped mounts are not supported here")) return -ENOTSUP;
+    if (strstr(e->msg, "chdir to cwd") ||
+        (strstr(e->msg, "mounting ") &&
+         (strstr(e->msg, strerror(ENOTDIR)) || strstr(e->msg, strerror(EEXIST)) ||
+          strstr(e->msg, strerror(ELOOP)))))
+        return -EINVAL;
+    return -EIO;
+}
+
 static int do_create(struct helper *h)
 {
     struct sp_err e = {0};
@@ -453,7 +480,13 @@ static int do_create(struct helper *h)
     if (image) {
         char cache[PATH_MAX + 16];
         snprintf(cache, sizeof(cache), "%s/images", h->write_dir);
-        if ((r = image_unpack(image, cache, lower, sizeof(lower), &e)) < 0) {
+        char mark[PATH_MAX + 16];
+        snprintf(mark, sizeof(mark), "%s/.unpacking", h->dir); /* the daemon's deadline waits */
+        int mfd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (mfd >= 0) close(mfd);
+        r = image_unpack(image, cache, lower, sizeof(lower), &e);
+        unlink(mark);
+        if (r < 0) {
             sp_err_prefix(&e, "image %s: ", image);
             if (r != -ENOMEM && r != -EIO) e.code = -EINVAL; /* the image's fault: a 400 */
             return fail(h, "create.out", &e);
@@ -481,6 +514,9 @@ static int do_create(struct helper *h)
     int saved_err = fcntl(2, F_DUPFD_CLOEXEC, 3);
     if (logfd < 0 || nullfd < 0 || saved_err < 0) {
         sp_err_set(&e, -errno, "opening %s: %s", path, strerror(errno));
+        sp_close(logfd);
+        sp_close(nullfd);
+        sp_close(saved_err);
         return fail(h, "create.out", &e);
     }
     dup2(nullfd, 0);
@@ -497,10 +533,7 @@ static int do_create(struct helper *h)
     close(nullfd);
     if (r < 0) {
         sp_err_prefix(&e, "creating the container: ");
-        if (strstr(e.msg, "id-mapped mounts are not supported here"))
-            e.code = -ENOTSUP; /* the request asked for what this host cannot do */
-        else if (r == -EINVAL)
-            e.code = -EIO; /* our bundle, not the client's input */
+        e.code = classify(&e);
         container_delete(h->ct_root, h->id, true, &(struct sp_err){0});
         return fail(h, "create.out", &e);
     }
@@ -510,7 +543,7 @@ static int do_create(struct helper *h)
         (!host_net && (r = loopback_up(info.pid, &e)) < 0) ||
         (r = container_start(h->ct_root, h->id, &e)) < 0 || (r = wait_agent(h, info.pid, &e)) < 0) {
         container_info_clear(&info);
-        if (r == -EINVAL) e.code = -EIO;
+        if (r != -ECHILD && r != -ETIMEDOUT) e.code = classify(&e);
         container_delete(h->ct_root, h->id, true, &(struct sp_err){0});
         return fail(h, "create.out", &e);
     }
@@ -536,14 +569,44 @@ static int do_destroy(struct helper *h)
     return 0;
 }
 
+static int do_pause(struct helper *h)
+{
+    struct sp_err e = {0};
+    if (container_pause(h->ct_root, h->id, true, &e) < 0) return fail(h, "pause.out", &e);
+    return 0;
+}
+
 int sandbox_helper_main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "destroy") != 0)) {
-        fprintf(stderr, "usage: sprite-env _sandbox create|destroy DIR (run by the daemon)\n");
+    const char *cmd = argc >= 3 ? argv[1] : "";
+    bool known = strcmp(cmd, "create") == 0 || strcmp(cmd, "destroy") == 0 ||
+                 strcmp(cmd, "pause") == 0 || strcmp(cmd, "rm") == 0;
+    if (!known || argc > 4) {
+        fprintf(stderr, "usage: sprite-env _sandbox create|destroy|pause DIR [PPID] | rm PATH "
+                        "(run by the daemon)\n");
         return 2;
+    }
+    /* a helper does not outlive the daemon that started it (whose successor redoes the work):
+     * two helpers never work on one sandbox */
+    if (argc == 4) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != (pid_t)atoi(argv[3])) return 1;
+    }
+    if (strcmp(cmd, "rm") == 0) {
+        /* only what the manager puts aside: a deleted volume, a killed unpack's directory */
+        const char *base = strrchr(argv[2], '/');
+        base = base ? base + 1 : argv[2];
+        if (strncmp(base, ".trash-", 7) != 0 && strncmp(base, "tmp-", 4) != 0) {
+            fprintf(stderr, "sprite-env _sandbox rm: %s is not a .trash-* or tmp-* path\n",
+                    argv[2]);
+            return 2;
+        }
+        sp_rm_rf(argv[2]);
+        return access(argv[2], F_OK) == 0 ? 1 : 0;
     }
     struct helper h = {0};
     if (!realpath(argv[2], h.dir)) {
+        if (errno == ENOENT && strcmp(cmd, "destroy") == 0) return 0; /* nothing left to do */
         fprintf(stderr, "sprite-env _sandbox: %s: %s\n", argv[2], strerror(errno));
         return 1;
     }
@@ -554,7 +617,8 @@ int sandbox_helper_main(int argc, char **argv)
     char *sbdir = dirname(tmp); /* <write dir>/sandboxes */
     snprintf(h.ct_root, sizeof(h.ct_root), "%s/.containers", sbdir);
     snprintf(h.write_dir, sizeof(h.write_dir), "%s", dirname(sbdir));
-    if (strcmp(argv[1], "destroy") == 0) return do_destroy(&h);
+    if (strcmp(cmd, "destroy") == 0) return do_destroy(&h);
+    if (strcmp(cmd, "pause") == 0) return do_pause(&h);
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/sandbox.json", h.dir);
     json_error_t je;

@@ -688,6 +688,10 @@ def _bad_cases():
         ("memory-too-small", {"rootfs": R, "resources": {"memory_mb": 1}}, "memory_mb"),
         ("unknown-field", {"rootfs": R, "bogus": 1}, "bogus"),
         ("workdir-relative", {"rootfs": R, "workdir": "tmp"}, "workdir"),
+        # found only when the container is made: still the request's fault, and undone
+        ("target-under-a-file", mount(target="/etc/passwd/x"), "Not a directory"),
+        ("workdir-under-a-file", {"rootfs": R, "workdir": "/etc/passwd/x"}, "cwd"),
+        ("unknown-user", {"rootfs": R, "user": "nosuchuser"}, "user"),
     ]
 
 
@@ -711,6 +715,31 @@ def test_bad_create_request(host, rootfs, case):
     assert state_entries(host) == ([], []), state_entries(host)
     new = new_cgroups_of(host.state_dir, cgroups_before)
     assert not new, f"cgroups made by a failed create: {new}"
+
+
+def test_a_failed_create_removes_the_volumes_it_made(host, rootfs):
+    """A volume created for a request that then fails is removed again (it was empty)."""
+    body = {"rootfs": str(rootfs), "mounts": [
+        {"type": "volume", "source": "made-by-a-failure", "target": "/v"},
+        {"type": "bind", "source": "/nonexistent/sbx-src", "target": "/w"}]}
+    assert_json_error(host.create_raw(body), 400, "invalid_request", mentions="mounts[1]")
+    body["mounts"][1] = {"type": "bind", "source": str(rootfs), "target": "/etc/passwd/x"}
+    assert_json_error(host.create_raw(body), 400, "invalid_request")
+    assert not (host.state_dir / "volumes" / "made-by-a-failure").exists()
+    assert host.list() == []
+
+
+def test_the_agent_socket_is_not_followed_through_a_symlink(host, rootfs, tmp_path):
+    """/.sprite/run is the sandbox's to write: a symlink put in place of the agent's socket is
+    never followed by the host (the request fails with 502), and the host's token never leaves
+    it, even across a restart (the agent's token is the host's own record)."""
+    host.create_ok(name="evil", rootfs=str(rootfs))
+    host.sh_ok("evil", "mv /.sprite/run/state /.sprite/run/state.old; "
+                       "ln -s ../../.. /.sprite/run/state; "
+                       "rm /.sprite/run/api.sock; ln -s /tmp/elsewhere.sock /.sprite/run/api.sock")
+    r = host.request("POST", "/v1/sandboxes/evil/exec", body=json.dumps({"cmd": "true"}).encode())
+    assert_json_error(r, 502, "agent_unreachable")
+    assert b"Bearer" not in r.body
 
 
 def test_bad_json_body(host):
