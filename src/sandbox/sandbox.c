@@ -1139,12 +1139,8 @@ int sbmgr_new(struct sbmgr **out, const struct sbmgr_opts *o, struct sp_err *err
     snprintf(m->ct_root, sizeof(m->ct_root), "%s/sandboxes/.containers", o->write_dir);
     snprintf(m->vol_dir, sizeof(m->vol_dir), "%s/volumes", o->write_dir);
     loop_timer_init(&m->ttl, on_ttl);
-    ssize_t n = readlink("/proc/self/exe", m->self_exe, sizeof(m->self_exe) - 1);
-    if (n <= 0) {
-        free(m);
-        return sp_err_set(err, -errno, "/proc/self/exe: %s", strerror(errno));
-    }
-    m->self_exe[n] = 0;
+    /* helpers run this very binary, even after a newer one replaced it on disk */
+    snprintf(m->self_exe, sizeof(m->self_exe), "/proc/self/exe");
     if (strpbrk(m->ct_root, ",:\\")) {
         free(m);
         return sp_err_set(err, -EINVAL,

@@ -209,9 +209,15 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     free(atext);
     if (r < 0) goto io;
 
+    /* the agent is this binary; after a newer one replaced it on disk, the newer one (a mount
+     * source must be a path: /proc/self/exe names a file of the host's mount namespace) */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0) return sp_err_set(err, -errno, "/proc/self/exe: %s", strerror(errno));
     exe[n] = 0;
+    size_t el = strlen(exe);
+    if (el > 10 && strcmp(exe + el - 10, " (deleted)") == 0) exe[el - 10] = 0;
+    if (access(exe, X_OK) < 0)
+        return sp_err_set(err, -EIO, "the agent's binary %s: %s", exe, strerror(errno));
 
     json_t *mounts = json_pack(
         "[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:[s, s, s, s]}, {s:s, s:s, s:s, s:[s, s, s, s, s, s]},"
