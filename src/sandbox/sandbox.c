@@ -435,12 +435,13 @@ static int destroy_with(struct sbop *op, struct sp_err *err)
     unwatch_agent(sb);
     enum sandbox_state was = sb->state;
     sb->state = SB_DESTROYING;
+    save(sb); /* before the helper starts removing the directory, never after */
     int r = start_helper(op, "destroy", DESTROY_TIMEOUT, on_destroy_exit, err);
     if (r < 0) {
         sb->state = was;
+        save(sb);
         return r;
     }
-    save(sb);
     sb->op = op;
     return 0;
 }
@@ -710,6 +711,7 @@ int sbmgr_destroy(struct sbmgr *m, struct sandbox *sb, sbmgr_done_fn done, void 
     if (sb->state == SB_CREATING || sb->state == SB_DESTROYING)
         return sp_err_set(err, -EBUSY, "sandbox %s is %s", sb->id,
                           sb->state == SB_CREATING ? "being created" : "being destroyed");
+    if (sb->op) return sp_err_set(err, -EBUSY, "sandbox %s is being paused", sb->id);
     return destroy_start(m, sb, done, ud, op, err);
 }
 
