@@ -360,7 +360,9 @@ static int run(struct daemon *d, struct sp_err *err)
             .auto_resume = d->cfg.sandboxes.auto_resume,
             .create_timeout_ms = d->cfg.sandboxes.create_timeout_ms,
         };
-        if ((r = sbmgr_new(&d->sandboxes, &so, err)) < 0) return r;
+        struct sp_err se = {0};
+        if (sbmgr_new(&d->sandboxes, &so, &se) < 0) /* the rest of the daemon still serves */
+            sp_warn("sandboxes are off: %s", se.msg);
     }
 
     struct http_limits lim = {

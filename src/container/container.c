@@ -1121,6 +1121,17 @@ out:
     return r;
 }
 
+int container_thaw(const char *root, const char *id, struct sp_err *err)
+{
+    struct saved s;
+    struct cgroup *cg = NULL;
+    int r = load_saved(root, id, &s, err);
+    if (r == 0 && (r = open_cgroup(&s, &cg, err)) == 0) r = cgroup_freeze(cg, false, err);
+    cgroup_free(cg);
+    saved_clear(&s);
+    return r;
+}
+
 int container_pids(const char *root, const char *id, pid_t **pids, size_t *n, struct sp_err *err)
 {
     struct saved s;

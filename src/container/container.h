@@ -92,6 +92,9 @@ int container_delete(const char *root, const char *id, bool force, struct sp_err
 /* pause / resume through the freezer. */
 int container_pause(const char *root, const char *id, bool pause, struct sp_err *err);
 
+/* Thaws the container's cgroup whatever its status says (a freeze left half done: FREEZING). */
+int container_thaw(const char *root, const char *id, struct sp_err *err);
+
 /* The host pids in the container's cgroup. */
 int container_pids(const char *root, const char *id, pid_t **pids, size_t *n, struct sp_err *err);
 

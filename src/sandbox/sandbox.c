@@ -43,7 +43,8 @@ struct sbop {
     uint64_t started_mono;
     uint64_t timeout_ms;
     bool timed_out;
-    int fail_r; /* a failed create: its error, reported once the cleanup is over */
+    bool unpacking; /* the deadline found the create unpacking an image */
+    int fail_r;     /* a failed create: its error, reported once the cleanup is over */
     struct sp_err fail_err;
 };
 
@@ -324,6 +325,7 @@ struct sandbox *sbmgr_find_docker(struct sbmgr *m, const char *ref)
 
 static void ttl_arm(struct sbmgr *m);
 static void remove_made_volumes(struct sandbox *sb);
+static bool volume_in_use(struct sbmgr *m, const char *name);
 static void remove_in_background(struct sbmgr *m, const char *path);
 
 static void op_finish(struct sbop *op, struct sandbox *sb, int r, const struct sp_err *err)
@@ -342,6 +344,12 @@ static void on_deadline(struct loop_timer *t)
     char path[2 * PATH_MAX];
     snprintf(path, sizeof(path), "%s/.unpacking", op->sb->dir);
     if (op->creating && access(path, F_OK) == 0 && sp_now_ms() - op->started_mono < UNPACK_MAX_MS) {
+        op->unpacking = true; /* look again in a second */
+        loop_timer_start(op->m->o.loop, &op->deadline, 1000);
+        return;
+    }
+    if (op->unpacking) { /* the unpack is over: the rest of the create gets its whole time */
+        op->unpacking = false;
         loop_timer_start(op->m->o.loop, &op->deadline, op->timeout_ms);
         return;
     }
@@ -368,7 +376,7 @@ static int start_helper(struct sbop *op, const char *what, uint64_t timeout_ms,
     loop_timer_start(m->o.loop, &op->deadline, timeout_ms);
     op->started_mono = sp_now_ms();
     op->timeout_ms = timeout_ms;
-    op->timed_out = false;
+    op->timed_out = op->unpacking = false;
     return 0;
 }
 
@@ -421,6 +429,7 @@ static void remove_made_volumes(struct sandbox *sb)
     json_t *v;
     json_array_foreach(sb->made_volumes, i, v)
     {
+        if (volume_in_use(sb->m, json_string_value(v))) continue; /* another sandbox's now */
         char path[2 * PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", sb->m->vol_dir, json_string_value(v));
         rmdir(path);
@@ -433,6 +442,7 @@ static int destroy_with(struct sbop *op, struct sp_err *err)
 {
     struct sandbox *sb = op->sb;
     unwatch_agent(sb);
+    op->creating = false; /* a failed create's cleanup is a destroy like any other */
     enum sandbox_state was = sb->state;
     sb->state = SB_DESTROYING;
     save(sb); /* before the helper starts removing the directory, never after */
@@ -720,12 +730,22 @@ static void on_pause_exit(void *owner, pid_t pid, int status)
     (void)pid;
     struct sbop *op = owner;
     struct sandbox *sb = op->sb;
-    struct sp_err e = {0};
+    struct sp_err e = {0}, te = {0};
     int r = 0;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok && sb->state != SB_RUNNING) { /* the agent died meanwhile: it stays in error */
+        r = sp_err_set(&e, -EBUSY, "sandbox %s is %s", sb->id, sandbox_state_name(sb->state));
+    } else if (ok && !op->done && (sb->inflight || sb->active_mono > op->started_mono)) {
+        /* a time-to-live pause that activity overtook: undone */
+        if (container_thaw(op->m->ct_root, sb->id, &te) < 0)
+            sp_warn("sandbox %s: %s", sb->id, te.msg);
+    } else if (ok) {
         sb->state = SB_PAUSED;
         save(sb);
     } else {
+        /* a freeze left half done (helper killed, freezer stuck) is undone */
+        if (container_thaw(op->m->ct_root, sb->id, &te) < 0)
+            sp_warn("sandbox %s: %s", sb->id, te.msg);
         json_t *res = read_result(sb, "pause.out");
         const char *msg = json_string_value(json_object_get(res, "error"));
         r = sp_err_set(&e, -EIO, "pausing sandbox %s: %s", sb->id,
@@ -766,9 +786,10 @@ int sbmgr_resume(struct sbmgr *m, struct sandbox *sb, struct sp_err *err)
         return sp_err_set(err, -EBUSY, "sandbox %s is %s", sb->id,
                           sb->op ? "being paused" : sandbox_state_name(sb->state));
     struct sp_err e = {0};
-    if (container_pause(m->ct_root, sb->id, false, &e) < 0)
+    if (container_thaw(m->ct_root, sb->id, &e) < 0)
         return sp_err_set(err, -EIO, "resuming sandbox %s: %s", sb->id, e.msg);
     sb->state = SB_RUNNING;
+    sb->ttl_retry_mono = 0;
     sandbox_touch(m, sb);
     ttl_arm(m);
     save(sb);
@@ -912,6 +933,8 @@ int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, char *path, size_t pat
         int r = sbmgr_resume(m, sb, err);
         if (r < 0) return r;
     }
+    if (sb->op && sb->state == SB_RUNNING) /* never to an agent being frozen */
+        return sp_err_set(err, -EBUSY, "sandbox is being paused");
     switch (sb->state) {
     case SB_RUNNING: break;
     case SB_PAUSED: return sp_err_set(err, -EBUSY, "sandbox is paused");
@@ -920,8 +943,8 @@ int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, char *path, size_t pat
     case SB_ERROR: return sp_err_set(err, -EBUSY, "sandbox is in error: %s", sb->error);
     }
     /* the socket file as it is, never a symlink the sandbox put there */
-    int fd =
-        sb->run_fd < 0 ? -EBADF : openat(sb->run_fd, "api.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    errno = EBADF;
+    int fd = sb->run_fd < 0 ? -1 : openat(sb->run_fd, "api.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))) {
         close(fd);
@@ -950,13 +973,15 @@ static void on_rm_exit(void *owner, pid_t pid, int status)
 {
     (void)owner, (void)pid;
     if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        sp_warn("removing a deleted volume failed (status %d)", reaper_status_code(status));
+        sp_warn("a background removal failed (status %d)", reaper_status_code(status));
 }
 
 /* rm -rf in a helper process; what it could not remove is removed at the next start. */
 static void remove_in_background(struct sbmgr *m, const char *path)
 {
-    char *argv[] = {m->self_exe, "_sandbox", "rm", (char *)path, NULL};
+    char ppid[24];
+    snprintf(ppid, sizeof(ppid), "%d", (int)getpid());
+    char *argv[] = {m->self_exe, "_sandbox", "rm", (char *)path, ppid, NULL};
     struct spawn_opts so = {.argv = argv, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
     struct sp_err e = {0};
     pid_t pid;
@@ -1038,6 +1063,25 @@ static int cmp_created(const void *a, const void *b)
     return x->created_ms < y->created_ms ? -1 : x->created_ms > y->created_ms;
 }
 
+/* A sandbox directory whose record cannot be used: listed in error with a placeholder spec. */
+static void adopt_broken(struct sbmgr *m, const char *id, struct sandbox *sb, const char *why)
+{
+    struct sp_err e = {0};
+    json_t *req = json_pack("{s:s}", "rootfs", "/");
+    if (!sb) sb = sandbox_alloc(m, id);
+    if (!sb || !req || sbspec_parse(req, &sb->spec, &e) < 0 || !(sb->name = strdup(id)) ||
+        !(sb->binds = json_array()) || make_secrets(sb) < 0 || list_add(m, sb) < 0) {
+        json_decref(req);
+        sandbox_free(sb);
+        return;
+    }
+    json_decref(req);
+    sb->created_ms = sb->last_active_ms = sp_wall_ms();
+    snprintf(sb->error, sizeof(sb->error), "record unreadable after a restart (%.200s): delete it",
+             why);
+    sb->state = SB_ERROR; /* not saved: the record on disk is left as it was */
+}
+
 static void adopt_one(struct sbmgr *m, const char *id)
 {
     char path[2 * PATH_MAX];
@@ -1054,10 +1098,11 @@ static void adopt_one(struct sbmgr *m, const char *id)
         !json_string_value(json_object_get(rec, "name")) || !token || !is_hex(token, 64) ||
         !docker_id || !is_hex(docker_id, 64) || strncmp(docker_id, id, SANDBOX_ID_LEN) != 0 ||
         sbspec_parse(json_object_get(rec, "spec"), &spec, &e) < 0) {
-        sp_warn("sandbox %s: unreadable record %s, ignored%s%s", id, path, e.msg[0] ? ": " : "",
-                e.msg);
+        /* listed in error, so that a DELETE can still destroy what it made */
+        sp_warn("sandbox %s: unreadable record %s%s%s", id, path, e.msg[0] ? ": " : "", e.msg);
         json_decref(rec);
-        free(sb);
+        json_decref(spec);
+        adopt_broken(m, id, sb, e.msg[0] ? e.msg : "unreadable");
         return;
     }
     memcpy(sb->token, token, 65);
@@ -1095,6 +1140,9 @@ static void adopt_one(struct sbmgr *m, const char *id)
     bool alive = r == 0 && info.pid > 0 && info.pid == sb->pid &&
                  (info.status == CONTAINER_RUNNING || info.status == CONTAINER_PAUSED);
     if (alive) sb->state = info.status == CONTAINER_PAUSED ? SB_PAUSED : SB_RUNNING;
+    /* a pause the previous daemon left half done (its helper died with it) is undone */
+    if (alive && sb->state == SB_RUNNING && container_thaw(m->ct_root, id, &e) < 0)
+        sp_warn("sandbox %s: %s", id, e.msg);
     container_info_clear(&info);
     if (!alive) {
         set_error(sb, "agent not running after the daemon restarted");
@@ -1177,6 +1225,12 @@ void sbmgr_free(struct sbmgr *m)
         struct sandbox *sb = m->v[i];
         if (sb->op) {
             reaper_unwatch(m->o.reaper, sb->op->pid);
+            if (sb->state == SB_RUNNING) { /* a pause in flight: stopped and undone */
+                struct sp_err e = {0};
+                kill(sb->op->pid, SIGKILL);
+                if (container_thaw(m->ct_root, sb->id, &e) < 0)
+                    sp_warn("sandbox %s: %s", sb->id, e.msg);
+            }
             loop_timer_stop(m->o.loop, &sb->op->deadline);
             free(sb->op);
         }

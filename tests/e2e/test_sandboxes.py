@@ -980,6 +980,22 @@ def test_sandboxes_survive_a_daemon_sigkill(hosts, rootfs):
     assert [s["id"] for s in h2.list()] == [a["id"]]
 
 
+def test_an_unreadable_record_is_listed_in_error_and_can_be_deleted(hosts, rootfs):
+    """A sandbox whose record cannot be read after a restart is not forgotten (its container
+    would run on unseen): it is listed in error and a DELETE removes everything it made."""
+    h1 = hosts()
+    sb = h1.create_ok(name="garbled", rootfs=str(rootfs))
+    h1.d.proc.send_signal(signal.SIGKILL)
+    h1.d.proc.wait(DEADLINE)
+    (Path(h1.state_dir) / "sandboxes" / sb["id"] / "sandbox.json").write_text("{not json")
+    h2 = hosts(state_dir=h1.state_dir, token=h1.d.token)
+    got = h2.info(sb["id"])
+    assert got["state"] == "error" and "unreadable" in got["error"], got
+    tracked = track(cgroup_pids(sb["id"]))
+    h2.delete_ok(sb["id"])
+    assert_destroyed(h2, sb, tracked)
+
+
 # --------------------------------------------------------------------------------------------
 # 14. destroy leaves nothing
 
