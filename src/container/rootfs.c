@@ -610,6 +610,29 @@ static int do_mount(const struct fsroot *r, const struct oci_mount *m, struct sp
         kind = MK_CGROUP;
 
     const char *source = m->source ? m->source : type;
+    /* "sprite.subpath=REL": the bind's source is REL resolved by the kernel inside m->source
+     * (RESOLVE_IN_ROOT), here and now: a symlink put in the source meanwhile cannot lead out */
+    SP_CLEANUP(sp_closep) int subfd = -1;
+    char subsrc[32];
+    struct oci_mount sub;
+    for (char *const *w = m->options; w && *w; w++) {
+        if (strncmp(*w, "sprite.subpath=", 15) != 0) continue;
+        struct fsroot sr;
+        int r2 = m->source && kind == MK_BIND ? fsroot_open(&sr, m->source) : -EINVAL;
+        if (r2 == 0) {
+            subfd = fsroot_openat(&sr, *w + 15, O_PATH, 0);
+            fsroot_close(&sr);
+            r2 = subfd < 0 ? subfd : 0;
+        }
+        if (r2 < 0)
+            return sp_err_set(err, r2, "mounting %s/%s on %s: %s", what, *w + 15, dest,
+                              strerror(-r2));
+        fd_path(subsrc, subfd);
+        sub = *m;
+        sub.source = subsrc;
+        m = &sub;
+        what = subsrc;
+    }
     bool idmapped = m->n_uid_mappings || m->n_gid_mappings;
     if (idmapped && kind != MK_BIND)
         return sp_err_set(err, -EINVAL, "mounting %s on %s: only bind mounts can be id-mapped",

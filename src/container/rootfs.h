@@ -53,6 +53,10 @@ int mount_opts_parse(char *const *options, struct mount_opts *out, struct sp_err
  * urandom tty as char devices 0666, bind-mounted from the host when mknod is not allowed),
  * /dev/ptmx -> pts/ptmx (replacing a node), /dev/fd, /dev/stdin|stdout|stderr (kept if present).
  *
+ * A bind with the option "sprite.subpath=REL" mounts REL resolved inside its source by the kernel
+ * (openat2 RESOLVE_IN_ROOT, in the init, at mount time): symlinks in the source, even ones put
+ * there after the caller checked the path, cannot lead out of it (sandboxes' volume subpaths).
+ *
  * Mount types: bind (type "bind", absent, or any type with the bind/rbind option; the flags are
  * applied by a second call, to the whole tree with mount_setattr for rbind), sysfs (a recursive
  * bind of /sys when mounting it is refused with EPERM), cgroup (cgroup2 on a v2 host; on a v1

@@ -623,9 +623,12 @@ static int resolve_mounts(struct sbmgr *m, json_t *spec, json_t **out, json_t *m
                               is_dir ? "" : "not");
         }
         json_t *b =
-            json_pack("{s:s, s:O, s:O, s:b, s:O}", "host", real, "target",
-                      json_object_get(mt, "target"), "readonly", json_object_get(mt, "readonly"),
-                      "file", !is_dir, "idmap", json_object_get(mt, "idmap"));
+            /* with a subpath, the container resolves it again inside the source when it mounts
+             * (a volume's content is another sandbox's to change meanwhile) */
+            json_pack("{s:s, s:s?, s:O, s:O, s:b, s:O}", "host", subpath ? base : real, "subpath",
+                      subpath, "target", json_object_get(mt, "target"), "readonly",
+                      json_object_get(mt, "readonly"), "file", !is_dir, "idmap",
+                      json_object_get(mt, "idmap"));
         if (!b || json_array_append_new(binds, b) < 0) {
             json_decref(binds);
             return sp_err_set(err, -ENOMEM, "out of memory");

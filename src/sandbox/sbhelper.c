@@ -283,6 +283,12 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
         json_t *last = json_array_get(mounts, json_array_size(mounts) - 1);
         /* a volume or bind is recursive: what is mounted below the source comes along */
         json_array_set_new(json_object_get(last, "options"), 0, json_string("rbind"));
+        const char *subpath = json_string_value(json_object_get(mt, "subpath"));
+        char *opt = NULL;
+        if (subpath && asprintf(&opt, "sprite.subpath=%s", subpath) > 0) {
+            json_array_append_new(json_object_get(last, "options"), json_string(opt));
+            free(opt);
+        }
         /* idmap: the owner "from" in the source is seen as "to" inside: OCI's containerID is the
          * id on disk, hostID the id the mount shows */
         json_t *idmap = json_object_get(mt, "idmap"), *e;

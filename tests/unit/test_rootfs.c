@@ -1271,6 +1271,56 @@ static void test_idmapped_userns(void **state)
     run_child_ns(idmap_userns_child, NULL, true);
 }
 
+/* "sprite.subpath=REL" resolves REL inside the source when mounting: a symlink there that
+ * points out of the source (to "/") is followed as if the source were the root. */
+static void subpath_child(const void *arg)
+{
+    (void)arg;
+    enter_ns_pid();
+    if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        report(__LINE__, "making / private: %s", strerror(errno));
+        return;
+    }
+    static char *opts[] = {"bind", "sprite.subpath=escape/sub", NULL};
+    static char *opts_file[] = {"bind", "sprite.subpath=dir/f", NULL};
+    static char *opts_missing[] = {"bind", "sprite.subpath=no/such", NULL};
+    struct oci_mount mounts[] = {
+        MNT("/sub", "bind", (char *)in_base("subsrc"), opts),
+        MNT("/file", "bind", (char *)in_base("subsrc"), opts_file),
+    };
+    struct oci_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    spec.mounts = mounts;
+    spec.n_mounts = 2;
+    struct sp_err err = {0, ""};
+    int r = rootfs_prepare(&spec, g_rootfs, &err);
+    CHECK(r == 0, "rootfs_prepare: %d %s", r, err.msg);
+    char p[PATH_MAX];
+    /* escape -> "/" resolves to the source itself: escape/sub is subsrc/sub, not /sub */
+    snprintf(p, sizeof(p), "%s/sub/inside", g_rootfs);
+    check_content(__LINE__, p, "in the source");
+    snprintf(p, sizeof(p), "%s/file", g_rootfs);
+    check_content(__LINE__, p, "a file");
+    struct oci_mount bad = MNT("/missing", "bind", (char *)in_base("subsrc"), opts_missing);
+    spec.mounts = &bad;
+    spec.n_mounts = 1;
+    r = rootfs_prepare(&spec, g_rootfs, &err);
+    CHECK(r == -ENOENT && strstr(err.msg, "no/such"), "%d %s", r, err.msg);
+}
+
+static void test_subpath_confined(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip();
+    assert_int_equal(mkdir(in_base("subsrc"), 0755), 0);
+    assert_int_equal(mkdir(in_base("subsrc/sub"), 0755), 0);
+    assert_int_equal(mkdir(in_base("subsrc/dir"), 0755), 0);
+    assert_int_equal(write_file(in_base("subsrc/sub/inside"), "in the source", 0644), 0);
+    assert_int_equal(write_file(in_base("subsrc/dir/f"), "a file", 0644), 0);
+    assert_int_equal(symlink("/", in_base("subsrc/escape")), 0);
+    run_child(subpath_child, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1284,6 +1334,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_pivot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dev_bind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subpath_confined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_userns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idmapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idmapped_userns, setup, teardown),
