@@ -160,7 +160,12 @@ void sandbox_proxy(struct api *a, struct http_request *req, struct sandbox *sb, 
                             .on_end = on_proxy_end,
                             .ud = p};
     r = proxy_request(req, a->ctx.loop, &po, &err);
-    close(sockfd); /* connected (or not): the path through it is no longer needed */
+    close(sockfd);      /* connected (or not): the path through it is no longer needed */
+    if (r == -EINVAL) { /* a target the request line cannot carry */
+        free(p);
+        http_respond_error(req, 400, "bad_request", "%s", err.msg);
+        return;
+    }
     if (r < 0) {
         free(p);
         http_respond_error(req, 502, "agent_unreachable",

@@ -67,6 +67,11 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct http_request *req = rp->req;
     if (rp->headers_done) return 0; /* chunked trailers: never taken as headers */
     if (count_header_bytes(rp, n)) return -1;
+    /* RFC 9112 §5.1: no whitespace in a field name. http-parser would take "Authorization :"
+     * (and use "Content-Length :" for framing) while exact-name checks would not see it */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)at[i] <= 0x20 || (unsigned char)at[i] == 0x7f)
+            return fail(rp, 400, "bad_request", "a header field name holds whitespace");
     if (rp->in_value || req->n_headers == 0) {
         if (count_header_bytes(rp, 4)) return -1; /* ": " and CRLF */
         if (req->n_headers >= HTTP_MAX_HEADERS)

@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <http_parser.h>
+
 #include "../base/buf.h"
 #include "../base/compiler.h"
 #include "../base/fd.h"
@@ -41,7 +43,16 @@ struct proxy {
     bool up_hup;   /* the upstream closed both ways (unread bytes may remain) */
     bool answered; /* the upstream sent a byte (or the client was sent our 502) */
     bool head_req; /* a HEAD request: a 502 of ours has no body */
-    bool dead;     /* both sockets closed; freed from the loop */
+    bool up_wfail; /* writing upstream failed: nothing more goes there, its answer still comes */
+    /* The request as the upstream will parse it (the rewritten head, then the client's bytes):
+     * once it is complete, no further client byte goes upstream, so a client that reuses the
+     * connection never sends its next request (with the host's credentials) to the sandbox. */
+    http_parser reqp;
+    bool req_done;
+    bool tunnel;                /* upgraded: raw bytes both ways */
+    bool await_101;             /* an upgrade: what follows the head waits for the upstream's 101 */
+    size_t held;                /* bytes at the end of to_up held back until then */
+    bool dead;                  /* both sockets closed; freed from the loop */
     const char *common_headers; /* the server's, for our 502 (the server outlives the relay) */
     struct http_hijack_owner owner;
     void (*on_end)(void *ud);
@@ -120,11 +131,11 @@ static int px_drain(int fd)
     return 0;
 }
 
-/* Writes what fd takes of b. 0 or -errno. */
-static int px_flush(int fd, struct sp_buf *b, uint64_t *since_ms)
+/* Writes what fd takes of b, but its last keep bytes. 0 or -errno. */
+static int px_flush(int fd, struct sp_buf *b, size_t keep, uint64_t *since_ms)
 {
-    while (sp_buf_pending(b)) {
-        ssize_t w = send(fd, sp_buf_head(b), sp_buf_pending(b), MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (sp_buf_pending(b) > keep) {
+        ssize_t w = send(fd, sp_buf_head(b), sp_buf_pending(b) - keep, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EAGAIN) break;
         if (w < 0) return -errno;
@@ -133,6 +144,58 @@ static int px_flush(int fd, struct sp_buf *b, uint64_t *since_ms)
     }
     if (!sp_buf_pending(b)) sp_buf_shrink(b, BUF_KEEP);
     return 0;
+}
+
+static int scan_complete(http_parser *hp)
+{
+    http_parser_pause(hp, 1); /* stop right after the request */
+    return 0;
+}
+
+static const http_parser_settings scan_settings = {.on_message_complete = scan_complete};
+
+/* The last n bytes of to_up just arrived: they are parsed as the upstream will parse them, and
+ * what lies beyond the end of the request is dropped (an upgrade's are held instead). */
+static void px_scan(struct proxy *p, size_t n)
+{
+    if (p->req_done) { /* nothing more goes upstream, or (an upgrade) it waits for the 101 */
+        if (p->await_101)
+            p->held += n;
+        else
+            p->to_up.len -= n;
+        return;
+    }
+    const char *tail = p->to_up.data + p->to_up.len - n;
+    size_t used = http_parser_execute(&p->reqp, &scan_settings, tail, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&p->reqp);
+    if (e == HPE_OK && used == n) return;
+    /* the end of the request (paused), or bytes the upstream will refuse: nothing after them */
+    p->req_done = true;
+    if (e == HPE_PAUSED && p->reqp.upgrade) {
+        p->await_101 = true;
+        p->held = n - used;
+    } else {
+        p->to_up.len -= n - used;
+    }
+}
+
+/* The upstream's first bytes decide an upgrade: its 101 lets the held bytes and the rest
+ * through; anything else means the client's further bytes are not for it. */
+static void px_check_101(struct proxy *p)
+{
+    if (!p->await_101 || sp_buf_pending(&p->to_cl) < 12) return;
+    const char *h = sp_buf_head(&p->to_cl);
+    p->await_101 = false;
+    if ((memcmp(h, "HTTP/1.1 101", 12) == 0 || memcmp(h, "HTTP/1.0 101", 12) == 0) &&
+        (sp_buf_pending(&p->to_cl) == 12 || h[12] == ' ' || h[12] == '\r')) {
+        p->held = 0; /* the tunnel: everything goes through from now on */
+        p->req_done = false;
+        p->reqp.upgrade = 0;
+        p->tunnel = true;
+    } else {
+        p->to_up.len -= p->held;
+        p->held = 0;
+    }
 }
 
 /*
@@ -166,6 +229,7 @@ static void px_read_upstream(struct proxy *p)
     size_t before = sp_buf_pending(&p->to_cl);
     int r = px_fill(p->up.fd, &p->to_cl, &p->to_cl_since_ms);
     if (sp_buf_pending(&p->to_cl) != before) p->answered = true;
+    px_check_101(p);
     if (r != 0) px_upstream_gone(p);
 }
 
@@ -173,7 +237,8 @@ static void px_read_upstream(struct proxy *p)
 static void px_update(struct proxy *p)
 {
     uint32_t cev = 0, uev = 0;
-    bool relaying = !p->up_eof; /* client bytes still go upstream (else they are dropped) */
+    /* client bytes still go upstream (else they are dropped) */
+    bool relaying = !p->up_eof && !p->up_wfail && (p->tunnel || !p->req_done || p->await_101);
 
     if (!p->cl_eof && (!relaying || sp_buf_pending(&p->to_up) < PROXY_BUF_MAX)) cev |= EPOLLIN;
     if (sp_buf_pending(&p->to_cl)) cev |= EPOLLOUT;
@@ -184,7 +249,7 @@ static void px_update(struct proxy *p)
     }
     if (p->up.fd >= 0) {
         if (!p->up_eof && sp_buf_pending(&p->to_cl) < PROXY_BUF_MAX) uev |= EPOLLIN;
-        if (sp_buf_pending(&p->to_up)) uev |= EPOLLOUT;
+        if (sp_buf_pending(&p->to_up) > p->held && !p->up_wfail) uev |= EPOLLOUT;
         if (uev == 0 && p->up_hup) {
             /* its HUP would be reported on every wait: listen again once there is room */
             loop_io_stop(p->loop, &p->up);
@@ -195,7 +260,8 @@ static void px_update(struct proxy *p)
     }
 
     uint64_t deadline = UINT64_MAX, now = sp_now_ms();
-    if (p->up.fd >= 0 && sp_buf_pending(&p->to_up)) deadline = p->to_up_since_ms + PROXY_STALL_MS;
+    if (p->up.fd >= 0 && sp_buf_pending(&p->to_up) > p->held)
+        deadline = p->to_up_since_ms + PROXY_STALL_MS;
     if (sp_buf_pending(&p->to_cl) && p->to_cl_since_ms + PROXY_STALL_MS < deadline)
         deadline = p->to_cl_since_ms + PROXY_STALL_MS;
     if (p->cl_shut && p->linger_deadline_ms < deadline) deadline = p->linger_deadline_ms;
@@ -209,20 +275,25 @@ static void px_update(struct proxy *p)
 static void px_pump(struct proxy *p)
 {
     if (p->dead) return;
-    if (!p->up_eof && sp_buf_pending(&p->to_up) &&
-        px_flush(p->up.fd, &p->to_up, &p->to_up_since_ms) < 0) {
-        /* it stopped reading: take what it answered (an early error), then end as at its EOF */
+    if (!p->up_eof && !p->up_wfail && sp_buf_pending(&p->to_up) > p->held &&
+        px_flush(p->up.fd, &p->to_up, p->held, &p->to_up_since_ms) < 0) {
+        /* it stopped reading (an early answer, or it died): nothing more goes there, and what
+         * it answered is read until its socket reports the end */
+        p->up_wfail = true;
+        p->up_hup = true;
+        sp_buf_free(&p->to_up);
+        p->held = 0;
         px_read_upstream(p);
-        if (!p->up_eof) px_upstream_gone(p);
         if (p->dead) return;
     }
     if (p->up_eof) px_close_upstream(p); /* the relay is ending: nothing more goes upstream */
-    if (p->up.fd >= 0 && p->cl_eof && !p->up_shut && !sp_buf_pending(&p->to_up)) {
+    if (p->up.fd >= 0 && p->cl_eof && !p->up_shut && !p->up_wfail && !p->await_101 &&
+        !sp_buf_pending(&p->to_up)) {
         shutdown(p->up.fd, SHUT_WR); /* the client's half-close, passed on */
         p->up_shut = true;
     }
 
-    if (sp_buf_pending(&p->to_cl) && px_flush(p->cl.fd, &p->to_cl, &p->to_cl_since_ms) < 0) {
+    if (sp_buf_pending(&p->to_cl) && px_flush(p->cl.fd, &p->to_cl, 0, &p->to_cl_since_ms) < 0) {
         px_close(p);
         return;
     }
@@ -249,7 +320,11 @@ static void px_client_cb(struct loop_io *io, uint32_t events)
         return;
     }
     if ((events & EPOLLIN) && !p->cl_eof) {
-        int r = p->up_eof ? px_drain(io->fd) : px_fill(io->fd, &p->to_up, &p->to_up_since_ms);
+        bool relaying = !p->up_eof && !p->up_wfail && (p->tunnel || !p->req_done || p->await_101);
+        size_t before = sp_buf_pending(&p->to_up);
+        int r = relaying ? px_fill(io->fd, &p->to_up, &p->to_up_since_ms) : px_drain(io->fd);
+        if (relaying && !p->tunnel && sp_buf_pending(&p->to_up) > before)
+            px_scan(p, sp_buf_pending(&p->to_up) - before);
         if (r < 0) {
             px_close(p);
             return;
@@ -263,10 +338,11 @@ static void px_upstream_cb(struct loop_io *io, uint32_t events)
 {
     struct proxy *p = SP_CONTAINER_OF(io, struct proxy, up);
 
-    if (events & EPOLLHUP) p->up_hup = true;
+    /* an error (a reset) is reported by recv once what the upstream sent has been read: until
+     * then it is treated as a hang-up, and reading waits for room like at a HUP */
+    if (events & (EPOLLHUP | EPOLLERR)) p->up_hup = true;
     /* Read before writing: an upstream that answered and closed is seen to end in order. */
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !p->up_eof) px_read_upstream(p);
-    if ((events & EPOLLERR) && !p->up_eof) px_upstream_gone(p); /* with no room to read it */
     px_pump(p);
 }
 
@@ -360,7 +436,7 @@ static int build_head(struct sp_buf *b, const struct http_request *req, const st
     if (r == 0 && buffered)
         r = sp_buf_printf(b, "Content-Length: %zu\r\n", sp_buf_pending(&req->body));
     if (r == 0)
-        r = sp_buf_append_str(b, upgrade ? "Connection: Upgrade\r\n\r\n"
+        r = sp_buf_append_str(b, upgrade ? "Connection: Upgrade, close\r\n\r\n"
                                          : "Connection: close\r\n\r\n");
     if (r == 0 && buffered)
         r = sp_buf_append(b, sp_buf_head(&req->body), sp_buf_pending(&req->body));
@@ -441,6 +517,10 @@ int proxy_request(struct http_request *req, struct loop *loop, const struct prox
         px_free(p);
         return sp_err_set(err, r, "proxy: cannot take the connection: %s", strerror(-r));
     }
+
+    /* everything so far is scanned as the upstream will parse it */
+    http_parser_init(&p->reqp, HTTP_REQUEST);
+    px_scan(p, sp_buf_pending(&p->to_up));
 
     p->loop = loop;
     p->on_end = o->on_end;

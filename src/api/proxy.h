@@ -16,8 +16,8 @@
  * Connection header names, but never Host, Content-Length or Transfer-Encoding), Expect (the
  * front server answered it already) and the client's credentials for the host (Authorization,
  * X-Access-Token); then "Authorization: <o->authorization>" when given, "Host: localhost" when
- * the client sent no Host, and "Connection: close" ("Connection: Upgrade" and the client's
- * Upgrade field when req->upgrade).
+ * the client sent no Host, and "Connection: close" ("Connection: Upgrade, close" and the
+ * client's Upgrade field when req->upgrade).
  *
  * Request bodies: routes that proxy take their body as a stream (http_server_set_body_hook), so
  * the handler runs when the head is in and the body, read or not yet, is relayed raw with its
@@ -25,6 +25,14 @@
  * its framing replaced by Content-Length. An empty chunked body that was buffered looks exactly
  * like a streamed one that has not arrived yet; it is relayed as a stream, so the upstream waits
  * for a body that never comes (until its request timeout): do not proxy from such routes.
+ *
+ * One request, whatever the upstream does: the bytes sent upstream (the rewritten head, then the
+ * client's) are parsed as the upstream will parse them (http-parser), and nothing beyond the end
+ * of the request is sent: a client that reuses the connection (pipelining, or a keep-alive
+ * answer from an upstream that does not close) never has its next request, with the host's
+ * credentials, read by the upstream; those bytes are dropped. For an upgrade, what the client
+ * sends behind its head is held until the upstream's answer begins: "HTTP/1.x 101" opens the
+ * tunnel (raw bytes both ways from then on), anything else drops them.
  *
  * Relaying: each direction has a buffer of at most PROXY_BUF_MAX bytes; its source is not read
  * while it is full, so memory stays bounded whatever the peers do. Half-closes travel: the

@@ -1340,6 +1340,132 @@ static void test_bad_authorization(void **state)
     assert_int_equal(g.ends, 0);
 }
 
+/* ---- an upstream that misbehaves: it answers and keeps the connection open ---- */
+
+static int g_raw_listen =
+    -1; /* a unix socket the client thread accepts the proxy's connection on */
+static char g_raw_path[100];
+static struct sp_buf g_raw_got; /* every byte the raw upstream received */
+
+static int raw_listen(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(g_raw_path, sizeof(g_raw_path), "%s/raw.sock", g.dir);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", g_raw_path);
+    g_raw_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (g_raw_listen < 0 || bind(g_raw_listen, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(g_raw_listen, 4) < 0)
+        return -1;
+    g.proxy_to = g_raw_path;
+    return 0;
+}
+
+static void raw_close(void)
+{
+    if (g_raw_listen >= 0) close(g_raw_listen);
+    g_raw_listen = -1;
+    unlink(g_raw_path);
+    sp_buf_free(&g_raw_got);
+}
+
+static int raw_accept(void)
+{
+    struct pollfd pfd = {.fd = g_raw_listen, .events = POLLIN};
+    if (poll(&pfd, 1, CLIENT_TIMEOUT_S * 1000) != 1) return cl_fail("no upstream connection");
+    int fd = accept4(g_raw_listen, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) return cl_fail("accept");
+    struct timeval tv = {.tv_sec = CLIENT_TIMEOUT_S};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Whatever reaches the raw upstream within QUIET_MS (it must be nothing): appended to got. */
+static void raw_expect_silence(int fd, const char *what)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, QUIET_MS) != 1) return; /* nothing: good */
+    ssize_t n = cl_read_some(fd, &g_raw_got);
+    if (n > 0 && !cl.err[0])
+        snprintf(cl.err, sizeof(cl.err), "%s: the upstream received %zd more bytes", what, n);
+}
+
+/* Two requests pipelined on one connection, then a third after the answer: only the first may
+ * reach the upstream, even one that keeps the connection open. */
+static void script_pipelined(void)
+{
+    int fd = cl_connect();
+    if (fd < 0) return;
+    cl_send_str(fd, "GET " PREFIX "/first HTTP/1.1\r\nHost: a\r\n\r\n"
+                    "GET /v1/sandboxes HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer HOST\r\n\r\n");
+    int up = raw_accept();
+    if (up >= 0 && cl_read_until(up, &g_raw_got, "\r\n\r\n") == 0) {
+        raw_expect_silence(up, "after the first request");
+        static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        cl_send(up, answer, sizeof(answer) - 1);
+        cl_read_until(fd, &cl.raw[0], "ok");
+        cl_send_str(fd, "GET /secret HTTP/1.1\r\nAuthorization: Bearer HOST\r\n\r\n");
+        raw_expect_silence(up, "after the answer");
+    }
+    close(fd);
+    if (up >= 0) {
+        cl_read_eof(up, &g_raw_got); /* the relay ends with the client */
+        close(up);
+    }
+}
+
+static void test_nothing_after_the_request_goes_upstream(void **state)
+{
+    (void)state;
+    assert_int_equal(raw_listen(), 0);
+    static const struct script sc = {script_pipelined};
+    start_client(&sc);
+    finish_client(0, 1, 0);
+    assert_non_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "GET /first ", 11));
+    assert_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "Bearer HOST", 11));
+    assert_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "/secret", 7));
+    assert_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "/v1/sandboxes", 13));
+    raw_close();
+}
+
+/* An upgrade the upstream refuses: the bytes the client sent behind its head never reach it,
+ * nor anything the client sends after the refusal. */
+static void script_refused_upgrade(void)
+{
+    int fd = cl_connect();
+    if (fd < 0) return;
+    cl_send_str(fd, "GET " PREFIX "/ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\n\r\nEARLY-BYTES");
+    int up = raw_accept();
+    if (up >= 0 && cl_read_until(up, &g_raw_got, "\r\n\r\n") == 0) {
+        raw_expect_silence(up, "before the upstream answered");
+        static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno";
+        cl_send(up, answer, sizeof(answer) - 1);
+        cl_read_until(fd, &cl.raw[0], "no");
+        cl_send_str(fd, "GET /secret HTTP/1.1\r\nAuthorization: Bearer HOST\r\n\r\n");
+        raw_expect_silence(up, "after the refusal");
+    }
+    close(fd);
+    if (up >= 0) {
+        cl_read_eof(up, &g_raw_got);
+        close(up);
+    }
+}
+
+static void test_refused_upgrade_sends_nothing_more(void **state)
+{
+    (void)state;
+    assert_int_equal(raw_listen(), 0);
+    static const struct script sc = {script_refused_upgrade};
+    start_client(&sc);
+    finish_client(0, 1, 0);
+    const char *got = sp_buf_head(&g_raw_got);
+    size_t n = sp_buf_pending(&g_raw_got);
+    assert_non_null(memmem(got, n, "Connection: Upgrade, close\r\n", 28));
+    assert_null(memmem(got, n, "EARLY-BYTES", 11));
+    assert_null(memmem(got, n, "/secret", 7));
+    raw_close();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1358,6 +1484,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hijack_counts_connections, setup_one_conn, teardown),
         cmocka_unit_test_setup_teardown(test_bad_authorization, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_after_the_request_goes_upstream, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refused_upgrade_sends_nothing_more, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
