@@ -28,6 +28,7 @@ static void respond_sb_error(struct http_request *req, int r, const struct sp_er
     case -EEXIST: status = 409, code = "name_taken"; break;
     case -EBUSY: status = 409, code = "conflict"; break;
     case -EAGAIN: status = 429, code = "too_many_sandboxes"; break;
+    case -EMFILE: status = 429, code = "too_many_requests"; break;
     case -EPERM: status = 403, code = "forbidden"; break;
     case -ETIMEDOUT: status = 504, code = "timeout"; break;
     case -ECHILD: status = 502, code = "agent_failed"; break;

@@ -945,6 +945,9 @@ int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, char *path, size_t pat
     case SB_DESTROYING: return sp_err_set(err, -EBUSY, "sandbox is being destroyed");
     case SB_ERROR: return sp_err_set(err, -EBUSY, "sandbox is in error: %s", sb->error);
     }
+    if (sb->inflight >= SANDBOX_MAX_INFLIGHT)
+        return sp_err_set(err, -EMFILE, "sandbox %s has %u requests in flight; try again later",
+                          sb->id, sb->inflight);
     /* the socket file as it is, never a symlink the sandbox put there */
     errno = EBADF;
     int fd = sb->run_fd < 0 ? -1 : openat(sb->run_fd, "api.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);

@@ -32,6 +32,9 @@
 #include "../os/reap.h"
 
 #define SANDBOX_ID_LEN 16 /* hex characters */
+/* proxied requests in flight to one sandbox: a sandbox that never answers holds at most this many
+ * of the host's connections */
+#define SANDBOX_MAX_INFLIGHT 256
 
 struct sbmgr;
 struct sandbox;
@@ -93,7 +96,8 @@ void sandbox_touch(struct sbmgr *m, struct sandbox *sb);
  * directory is the sandbox's to write) and the Authorization value. Returns the fd N, which the
  * caller closes once connected, or -EBUSY with err when the sandbox is not running ("sandbox is
  * paused" — with auto_resume it is resumed first —, "sandbox is being created", "sandbox is in
- * error: …"), -ECONNREFUSED when there is no socket. While a proxied request runs, the
+ * error: …"), -EMFILE with SANDBOX_MAX_INFLIGHT requests in flight, -ECONNREFUSED when there is
+ * no socket. While a proxied request runs, the
  * time-to-live does not expire: sbmgr_request_begin / sbmgr_request_end(id) bracket it (end by
  * id: the sandbox may be gone by then). */
 int sandbox_upstream(struct sbmgr *m, struct sandbox *sb, char *path, size_t path_len,
