@@ -505,6 +505,7 @@ static void conn_process_input(struct http_conn *c)
         if (c->rp.state == HTTP_PARSE_HEADERS) {
             bool stream = c->srv->body_hook(c->srv->ud, &c->req);
             http_reqparser_body_mode(&c->rp, stream);
+            c->req.body_buffered = !stream;
             if (stream) {
                 c->body_open = true;
                 c->body_progress_ms = sp_now_ms();

@@ -57,10 +57,11 @@ struct http_request {
     size_t headers_cap;
     struct sp_buf body;
     unsigned short http_major, http_minor;
-    bool keep_alive; /* what the client asked for */
-    bool upgrade;    /* Connection: upgrade (or CONNECT): the handler may http_hijack() */
-    bool is_unix;    /* arrived on a unix-socket listener */
-    bool is_local;   /* arrived on a listener made with HTTP_LISTEN_LOCAL */
+    bool keep_alive;    /* what the client asked for */
+    bool upgrade;       /* Connection: upgrade (or CONNECT): the handler may http_hijack() */
+    bool is_unix;       /* arrived on a unix-socket listener */
+    bool is_local;      /* arrived on a listener made with HTTP_LISTEN_LOCAL */
+    bool body_buffered; /* a body followed the head and was read into body (maybe empty) */
 
     /* For asynchronous handlers. */
     void *data;

@@ -420,7 +420,8 @@ static int append_value(struct sp_buf *b, const char *v)
 
 static int build_head(struct sp_buf *b, const struct http_request *req, const struct proxy_opts *o)
 {
-    bool buffered = sp_buf_pending(&req->body) > 0;
+    /* a body the server read (an empty chunked one too) is sent with Content-Length */
+    bool buffered = req->body_buffered || sp_buf_pending(&req->body) > 0;
     bool upgrade = req->upgrade && http_header_get(req, "Upgrade") != NULL;
     int r =
         sp_buf_printf(b, "%s %s HTTP/1.%u\r\n", req->method, o->target, req->http_minor ? 1u : 0u);

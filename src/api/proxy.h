@@ -21,10 +21,8 @@
  *
  * Request bodies: routes that proxy take their body as a stream (http_server_set_body_hook), so
  * the handler runs when the head is in and the body, read or not yet, is relayed raw with its
- * framing as sent. A body the server buffered instead (req->body not empty) is sent first, with
- * its framing replaced by Content-Length. An empty chunked body that was buffered looks exactly
- * like a streamed one that has not arrived yet; it is relayed as a stream, so the upstream waits
- * for a body that never comes (until its request timeout): do not proxy from such routes.
+ * framing as sent. A body the server buffered instead (req->body_buffered, an empty chunked one
+ * too) is sent first, with its framing replaced by Content-Length.
  *
  * One request, whatever the upstream does: the bytes sent upstream (the rewritten head, then the
  * client's) are parsed as the upstream will parse them (http-parser), and nothing beyond the end

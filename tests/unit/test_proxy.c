@@ -979,6 +979,44 @@ static void test_buffered_body_reframed(void **state)
     resp_free(&r);
 }
 
+static void script_post_buffered_empty(void)
+{
+    static const char req[] = "POST " PREFIX "/buffered/echo HTTP/1.1\r\nHost: x\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    cl_exchange(0, req, sizeof(req) - 1);
+}
+
+/* An empty chunked body the front buffered goes up as Content-Length: 0 (relayed with its
+ * Transfer-Encoding and without its bytes, the upstream would wait for a body until it timed
+ * out, past the watchdog). */
+static void test_buffered_empty_chunked_body(void **state)
+{
+    (void)state;
+    static const struct script s = {script_post_buffered_empty};
+    start_client(&s);
+    finish_client(0, 1, 0);
+    struct resp r;
+    resp_parse(&cl.raw[0], &r);
+    assert_int_equal(r.status, 200);
+    json_error_t je;
+    json_t *o = json_loadb(sp_buf_head(&r.body), sp_buf_pending(&r.body), 0, &je);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "body")), "");
+    json_t *h = json_object_get(o, "headers"), *pair;
+    size_t i;
+    bool cl0 = false;
+    json_array_foreach(h, i, pair)
+    {
+        assert_string_not_equal(json_string_value(json_array_get(pair, 0)), "Transfer-Encoding");
+        if (!strcmp(json_string_value(json_array_get(pair, 0)), "Content-Length") &&
+            !strcmp(json_string_value(json_array_get(pair, 1)), "0"))
+            cl0 = true;
+    }
+    assert_true(cl0);
+    json_decref(o);
+    resp_free(&r);
+}
+
 static void script_post_late(void)
 {
     static const char head[] = "POST " PREFIX "/late/stream-echo HTTP/1.1\r\nHost: x\r\n"
@@ -1473,6 +1511,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_post_large_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_chunked_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_buffered_body_reframed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffered_empty_chunked_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_proxy_paused_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_relay_half_close, setup, teardown),
