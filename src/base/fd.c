@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ void sp_closep(int *fd)
     *fd = -1;
 }
 
-int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode)
+static int write_replace(const char *path, const void *data, size_t n, unsigned mode, bool sync)
 {
     char tmp[4096];
     int r = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -68,11 +69,21 @@ int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned 
     if (fd < 0) return -errno;
     r = sp_write_all(fd, data, n);
     if (r == 0 && fchmod(fd, mode) < 0) r = -errno;
-    if (r == 0 && fsync(fd) < 0) r = -errno;
+    if (r == 0 && sync && fsync(fd) < 0) r = -errno;
     if (close(fd) < 0 && r == 0) r = -errno;
     if (r == 0 && rename(tmp, path) < 0) r = -errno;
     if (r < 0) unlink(tmp);
     return r;
+}
+
+int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode)
+{
+    return write_replace(path, data, n, mode, true);
+}
+
+int sp_write_file_replace(const char *path, const void *data, size_t n, unsigned mode)
+{
+    return write_replace(path, data, n, mode, false);
 }
 
 int sp_mkdir_p(const char *path, unsigned mode)

@@ -17,6 +17,9 @@ void sp_close(int fd);
 void sp_closep(int *fd);
 /* Writes a whole file atomically: temp file in the same dir, fsync, rename. 0 or -errno. */
 int sp_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode);
+/* The same without the fsync: a reader never sees half a file, but after a crash the file may be
+ * the old one (or empty). For state that means nothing after a reboot (containers, sandboxes). */
+int sp_write_file_replace(const char *path, const void *data, size_t n, unsigned mode);
 /* mkdir -p: every missing directory of path is created with mode (existing ones are kept as
  * they are). 0 or -errno (-ENAMETOOLONG beyond PATH_MAX). */
 int sp_mkdir_p(const char *path, unsigned mode);

@@ -111,28 +111,13 @@ static void now_rfc3339_ns(char *buf, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
-/* Replaces path atomically (a temp file renamed over it) without fsync: runtime state lives on a
- * tmpfs (/run) and means nothing after a reboot; what matters is that a reader never sees half
- * a file. */
-static int write_file_replace(const char *path, const void *data, size_t n, unsigned mode)
-{
-    char tmp[PATH_MAX + 32];
-    int len = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    if (len < 0 || (size_t)len >= sizeof(tmp)) return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0) return -errno;
-    int r = sp_write_all(fd, data, n);
-    if (close(fd) < 0 && r == 0) r = -errno;
-    if (r == 0 && rename(tmp, path) < 0) r = -errno;
-    if (r < 0) unlink(tmp);
-    return r;
-}
-
+/* Runtime state lives on a tmpfs (/run) and means nothing after a reboot: replaced atomically
+ * (a reader never sees half a file), not fsync'd. */
 static int write_json_atomic(const char *path, json_t *j, unsigned mode)
 {
     char *text = json_dumps(j, JSON_COMPACT);
     if (!text) return -ENOMEM;
-    int r = write_file_replace(path, text, strlen(text), mode);
+    int r = sp_write_file_replace(path, text, strlen(text), mode);
     free(text);
     return r;
 }
@@ -632,7 +617,7 @@ static int write_pid_file(const char *path, pid_t pid, struct sp_err *err)
 {
     char buf[32];
     int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-    int r = write_file_replace(path, buf, (size_t)n, 0644);
+    int r = sp_write_file_replace(path, buf, (size_t)n, 0644);
     if (r < 0) return sp_err_set(err, r, "writing the pid file %s: %s", path, strerror(-r));
     return 0;
 }

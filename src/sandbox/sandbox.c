@@ -29,7 +29,6 @@
 #define UNPACK_MAX_MS   (30 * 60 * 1000) /* an image unpack may extend a create this long */
 #define DESTROY_TIMEOUT 60000
 #define PAUSE_TIMEOUT   30000
-#define MAX_RECORD      (1u << 20)
 
 struct sbop {
     struct sbmgr *m;
@@ -66,7 +65,6 @@ struct sandbox {
     char *lower;
     char dir[PATH_MAX + 32];
     int run_fd;     /* O_PATH of <dir>/run while the agent runs, or -1 */
-    char sock[64];  /* "/proc/self/fd/<run_fd>/api.sock": short whatever the write dir */
     char token[65]; /* the agent's API token: made here, never read back from the sandbox */
     char auth[80];
     unsigned inflight;
@@ -161,19 +159,10 @@ static int save(struct sandbox *sb)
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) return -ENOMEM;
-    char path[2 * PATH_MAX], tmp[2 * PATH_MAX];
+    char path[2 * PATH_MAX];
     snprintf(path, sizeof(path), "%s/sandbox.json", sb->dir);
-    snprintf(tmp, sizeof(tmp), "%s/.sandbox.json.tmp", sb->dir);
-    int r = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) r = -errno;
-    if (!r) r = sp_write_all(fd, text, strlen(text));
-    if (fd >= 0 && close(fd) < 0 && !r) r = -errno;
-    if (!r && rename(tmp, path) < 0) r = -errno;
-    if (r < 0) {
-        unlink(tmp);
-        sp_warn("sandbox %s: saving %s: %s", sb->id, path, strerror(-r));
-    }
+    int r = sp_write_file_replace(path, text, strlen(text), 0600);
+    if (r < 0) sp_warn("sandbox %s: saving %s: %s", sb->id, path, strerror(-r));
     free(text);
     return r;
 }

@@ -50,6 +50,7 @@ struct helper {
     json_t *rec;
 };
 
+/* The helper's files describe a sandbox that a host crash ends anyway: replaced, not fsync'd. */
 static int result(const struct helper *h, const char *file, json_t *j)
 {
     char path[PATH_MAX + 32];
@@ -57,7 +58,7 @@ static int result(const struct helper *h, const char *file, json_t *j)
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text) return -ENOMEM;
-    int r = sp_write_file_atomic(path, text, strlen(text), 0600);
+    int r = sp_write_file_replace(path, text, strlen(text), 0600);
     free(text);
     return r;
 }
@@ -129,7 +130,7 @@ static int write_text(const char *dir, const char *name, const char *text)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return sp_write_file_atomic(path, text, strlen(text), 0644);
+    return sp_write_file_replace(path, text, strlen(text), 0644);
 }
 
 static json_t *resources_json(json_t *res)
@@ -189,7 +190,7 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     snprintf(line, sizeof(line), "%s\n",
              json_string_value(json_object_get(h->rec, "docker_id")) ?: "");
     snprintf(path, sizeof(path), "%s/state/docker-container-id", run);
-    if ((r = sp_write_file_atomic(path, line, strlen(line), 0644)) < 0) goto io;
+    if ((r = sp_write_file_replace(path, line, strlen(line), 0644)) < 0) goto io;
 
     /* the agent's configuration (/.sprite/run/agent.json) */
     json_t *agent =
@@ -205,7 +206,7 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     char *atext = agent ? json_dumps(agent, JSON_INDENT(2)) : NULL;
     json_decref(agent);
     snprintf(path, sizeof(path), "%s/agent.json", run);
-    r = atext ? sp_write_file_atomic(path, atext, strlen(atext), 0600) : -ENOMEM;
+    r = atext ? sp_write_file_replace(path, atext, strlen(atext), 0600) : -ENOMEM;
     free(atext);
     if (r < 0) goto io;
 
@@ -380,7 +381,7 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     snprintf(path, sizeof(path), "%s/bundle/config.json", h->dir);
     char *ctext = json_dumps(cfg, JSON_INDENT(2));
     json_decref(cfg);
-    r = ctext ? sp_write_file_atomic(path, ctext, strlen(ctext), 0600) : -ENOMEM;
+    r = ctext ? sp_write_file_replace(path, ctext, strlen(ctext), 0600) : -ENOMEM;
     free(ctext);
     if (r < 0) goto io;
     return 0;
