@@ -310,12 +310,29 @@ out:
 
 #define WRITEBACK_STEP (8 << 20)
 
-/* Writes all of d to fd (a temp file being uploaded). Each time the file passes a multiple of
- * WRITEBACK_STEP, the disk write of what it holds is started (sync_file_range, asynchronous), so
- * the disk works while the network does and the fsync at commit finds little left. 0 / -errno. */
+/* A temp file being uploaded grew from `before` to `after` bytes. Each time it passes a multiple
+ * of WRITEBACK_STEP, the disk write of the step before is started (sync_file_range,
+ * asynchronous), so the disk works while the network does and the fsync at commit finds little
+ * left. */
+static void writeback_hint(int fd, uint64_t before, uint64_t after)
+{
+    if (after / WRITEBACK_STEP == before / WRITEBACK_STEP) return;
+    uint64_t from = before / WRITEBACK_STEP * WRITEBACK_STEP;
+    uint64_t end = after / WRITEBACK_STEP * WRITEBACK_STEP;
+    (void)sync_file_range(fd, (off_t)from, (off_t)(end - from), SYNC_FILE_RANGE_WRITE);
+}
+
+/* n bytes were just written at fd's offset. */
+static void writeback_grew(int fd, uint64_t n)
+{
+    off_t end = lseek(fd, 0, SEEK_CUR);
+    if (end >= 0 && (uint64_t)end >= n) writeback_hint(fd, (uint64_t)end - n, (uint64_t)end);
+}
+
+/* Writes all of d to fd (a temp file being uploaded, written in order). 0 / -errno. */
 static int file_write(int fd, const char *d, size_t n)
 {
-    off_t before = lseek(fd, 0, SEEK_CUR);
+    off_t done = lseek(fd, 0, SEEK_CUR);
     size_t total = n;
     while (n) {
         ssize_t k = write(fd, d, n);
@@ -324,9 +341,7 @@ static int file_write(int fd, const char *d, size_t n)
         d += k;
         n -= (size_t)k;
     }
-    off_t after = before + (off_t)total;
-    if (before >= 0 && after / WRITEBACK_STEP != before / WRITEBACK_STEP)
-        sync_file_range(fd, 0, after, SYNC_FILE_RANGE_WRITE);
+    if (done >= 0) writeback_hint(fd, (uint64_t)done, (uint64_t)done + total);
     return 0;
 }
 
@@ -335,7 +350,6 @@ struct file_writer {
     struct fsroot_tmp tmp;
     char path[PATH_MAX];
     struct acting as;
-    uint64_t bytes;
 };
 
 static void writer_abort(struct http_request *req)
@@ -345,19 +359,31 @@ static void writer_abort(struct http_request *req)
     free(w);
 }
 
+static int writer_fail(struct http_request *req, int e)
+{
+    struct file_writer *w = req->data;
+    req->on_abort = NULL;
+    req->data = NULL;
+    fsroot_tmp_abort(&w->tmp);
+    files_respond_error(req, e, w->path);
+    free(w);
+    return -1;
+}
+
 static int writer_data(struct http_request *req, const char *data, size_t len)
 {
     struct file_writer *w = req->data;
     int e = file_write(w->tmp.fd, data, len);
-    if (e < 0) {
-        req->on_abort = NULL;
-        req->data = NULL;
-        fsroot_tmp_abort(&w->tmp);
-        files_respond_error(req, e, w->path);
-        free(w);
-        return -1;
-    }
-    w->bytes += len;
+    if (e < 0) return writer_fail(req, e);
+    return 0;
+}
+
+/* The body's bytes went from the socket into the temp file (http_body_to_fd). */
+static int writer_sunk(struct http_request *req, long n)
+{
+    struct file_writer *w = req->data;
+    if (n < 0) return writer_fail(req, (int)n);
+    writeback_grew(w->tmp.fd, (uint64_t)n);
     return 0;
 }
 
@@ -419,8 +445,13 @@ static void files_write_raw(struct files *f, struct http_request *req)
     req->on_body_end = writer_end;
     /* a body that was empty (Content-Length: 0) never streams: it ends now */
     const char *cl = http_header_get(req, "Content-Length");
-    if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0))
+    if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0)) {
         writer_end(req);
+        return;
+    }
+    /* a body of known length goes from the socket to the file without a copy through here
+     * (a chunked one, -ENOTSUP, keeps coming through writer_data) */
+    (void)http_body_to_fd(req, w->tmp.fd, writer_sunk);
 }
 
 /* POST /v1/files/write and /v1/files/stream/write: multipart/form-data with a "path" field
@@ -1263,6 +1294,20 @@ static void eu_end(struct http_request *req)
     eu_free(u); /* what was not committed is removed */
 }
 
+/* The body's bytes went from the socket into the one file (http_body_to_fd). */
+static int eu_sunk(struct http_request *req, long n)
+{
+    struct envd_upload *u = req->data;
+    if (n < 0) {
+        u->err = (int)n;
+        snprintf(u->msg, sizeof(u->msg), "%.250s", u->paths[0]);
+        eu_fail(req, u);
+        return -1;
+    }
+    writeback_grew(u->tmp[0].fd, (uint64_t)n);
+    return 0;
+}
+
 static void eu_abort(struct http_request *req)
 {
     eu_free(req->data);
@@ -1325,8 +1370,12 @@ void h_envd_files_upload(struct api *a, struct http_request *req)
     req->on_body = eu_body;
     req->on_body_end = eu_end;
     const char *cl = http_header_get(req, "Content-Length");
-    if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0))
+    if (!http_header_get(req, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0)) {
         eu_end(req); /* no body at all */
+        return;
+    }
+    /* one raw file of known length: from the socket to the file without a copy through here */
+    if (!u->multipart && !u->gzip) (void)http_body_to_fd(req, u->tmp[0].fd, eu_sunk);
 }
 
 void h_envd_files_download(struct api *a, struct http_request *req)

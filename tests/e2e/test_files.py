@@ -3,8 +3,10 @@
 remove), confined to the environment's root (files.root) whatever the path or symlinks say."""
 
 import hashlib
+import json
 import os
 import socket
+import subprocess
 import urllib.parse
 
 import pytest
@@ -74,6 +76,71 @@ def test_a_cut_upload_leaves_the_old_file(env):
     wait_for(lambda: not [p for p in os.listdir(env.root) if p not in ("keep", "etc")],
              what="the temp file of the cut upload removed")
     assert (env.root / "keep").read_bytes() == b"old content"
+    assert env.health()["status"] == "ok"
+
+
+def test_known_length_uploads_back_to_back_on_one_connection(env):
+    """A body with a Content-Length goes from the socket straight into the file (splice): it
+    takes exactly its bytes, so the next request pipelined right behind it is read as one."""
+    a, b = os.urandom(3 * 1024 * 1024 + 17), os.urandom(2 * 1024 * 1024 + 5)
+
+    def req(path, data):
+        return (f"PUT /v1/files/write?path={path} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {env.token}\r\nContent-Length: {len(data)}\r\n\r\n"
+                ).encode() + data
+
+    with RawClient(("127.0.0.1", env.port)) as c:
+        assert c.send(req("/a", a) + req("/b", b))
+        for name, data in (("a", a), ("b", b)):
+            r = c.read_response()
+            assert r.status == 200, r
+            assert (env.root / name).read_bytes() == data
+        # the connection is still good for a third
+        assert c.send(req("/a", b"small"))
+        assert c.read_response().status == 200
+    assert (env.root / "a").read_bytes() == b"small"
+
+
+@pytest.fixture
+def small_fs(env):
+    """A 1 MiB tmpfs at <root>/small: a disk that fills up."""
+    small = env.root / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "sprite-test", str(small)],
+                   check=True)
+    try:
+        yield small
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_full_disk_is_a_507_and_keeps_the_old_file(env, small_fs, framing):
+    (small_fs / "f").write_bytes(b"old")
+    data = os.urandom(4 * 1024 * 1024)
+    if framing == "length":
+        r = put(env, "/small/f", data)
+        assert_error(r, 507, "no_space")
+    else:
+        conn = env.connection()
+        try:
+            conn.request("PUT", "/v1/files/write?path=/small/f",
+                         body=iter([data[i:i + 65536] for i in range(0, len(data), 65536)]),
+                         headers={**env.auth_header(), "Transfer-Encoding": "chunked"},
+                         encode_chunked=True)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the answer came before the whole body went out: it is still there to read
+        r = conn.getresponse()
+        assert r.status == 507 and json.loads(r.read())["code"] == "no_space", r.status
+        conn.close()
+    assert (small_fs / "f").read_bytes() == b"old"
+    assert sorted(os.listdir(small_fs)) == ["f"], "the temp file was not removed"
+    # envd's route says it its own way
+    r = env.request("POST", "/files?path=/small/g", body=data,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 507, r
+    assert r.json()["code"] == 507
+    assert sorted(os.listdir(small_fs)) == ["f"]
     assert env.health()["status"] == "ok"
 
 
@@ -356,7 +423,8 @@ def test_envd_gzip_both_ways(env):
 
 
 @pytest.mark.timeout(300)
-def test_one_gib_up_and_down_in_flat_memory(env):
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_one_gib_up_and_down_in_flat_memory(env, framing):
     from conftest import proc_rss_kib
 
     block = os.urandom(1024 * 1024)
@@ -371,9 +439,11 @@ def test_one_gib_up_and_down_in_flat_memory(env):
             yield block
 
     conn = env.connection(timeout=120)
+    framing_headers = {"Transfer-Encoding": "chunked"} if framing == "chunked" else \
+        {"Content-Length": str(n * len(block))}
     conn.request("PUT", "/v1/files/write?path=/gib", body=body(),
-                 headers={**env.auth_header(), "Transfer-Encoding": "chunked"},
-                 encode_chunked=True)
+                 headers={**env.auth_header(), **framing_headers},
+                 encode_chunked=framing == "chunked")
     r = conn.getresponse()
     assert r.status == 200, r.read()
     r.read()
