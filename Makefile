@@ -142,10 +142,10 @@ bench: all
 	$(Q)bash bench/sandboxes.sh
 
 format:
-	$(Q)clang-format -i $(SRCS) $(shell find src tests/unit tests/helpers -name '*.h' -o -name '*.c' | sort -u)
+	$(Q)clang-format -i $(SRCS) $(shell find src tests/unit tests/helpers bench -name '*.h' -o -name '*.c' | sort -u)
 
 format-check:
-	$(Q)clang-format --dry-run -Werror $(shell find src tests/unit tests/helpers -name '*.h' -o -name '*.c' | sort -u)
+	$(Q)clang-format --dry-run -Werror $(shell find src tests/unit tests/helpers bench -name '*.h' -o -name '*.c' | sort -u)
 
 clean:
 	rm -rf $(O)

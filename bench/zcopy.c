@@ -161,8 +161,8 @@ int main(int argc, char **argv)
         return 2;
     }
     int s = dial(argv[2]);
-    int r = argv[1][0] == 'p' ? put(s, argv[3], argv[4], argv[5])
-                              : get(s, argv[3], argv[4], argv[5]);
+    int r =
+        argv[1][0] == 'p' ? put(s, argv[3], argv[4], argv[5]) : get(s, argv[3], argv[4], argv[5]);
     close(s);
     return r;
 }
