@@ -41,6 +41,8 @@ WORK=$(mktemp -d "$BENCH_DIR/sprite-bench-files.XXXXXX")
 DAEMON_PID=
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
+    # shellcheck disable=SC2086  # a list of pids
+    [ -z "${MIN_PIDS:-}" ] || kill $MIN_PIDS 2>/dev/null || true
     if [ -n "$DAEMON_PID" ]; then
         kill -TERM "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
@@ -73,6 +75,20 @@ echo "bench: making a $BYTES-byte file in $WORK" >&2
 head -c "$BYTES" /dev/urandom >"$WORK/src"
 cat "$WORK/src" >/dev/null # warm the page cache for both sides
 gcc -O2 -o "$WORK/zcopy" bench/zcopy.c || die "cannot compile bench/zcopy.c"
+# the least an upload server can do over the same loopback, durable or not, for scale
+MIN_PORT=$((PORT + 1))
+MIN_NOSYNC_PORT=$((PORT + 2))
+"$WORK/zcopy" serve "$MIN_PORT" "$WORK/plain/min" sync &
+MIN_PIDS="$!"
+"$WORK/zcopy" serve "$MIN_NOSYNC_PORT" "$WORK/plain/min-nosync" nosync &
+MIN_PIDS="$MIN_PIDS $!"
+for port in "$MIN_PORT" "$MIN_NOSYNC_PORT"; do # listening before they are timed
+    deadline=$(($(now_ns) + 10000000000))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        [ "$(now_ns)" -lt "$deadline" ] || die "zcopy serve on port $port not ready"
+        sleep 0.02
+    done
+done
 
 ms_of() { # ms_of DEST CMD... : the wall time of CMD writing the new file DEST, in ms
     local t0 dest=$1
@@ -99,6 +115,8 @@ down_curl() {
     curl -sS -f -H "$AUTH" -H 'Content-Type: application/json' -d '{"path":"/up"}' \
         -o "$WORK/down" "$URL/v1/files/read" || die "download failed"
 }
+up_min() { "$WORK/zcopy" put "127.0.0.1:$MIN_PORT" - /up "$WORK/src" || die "upload (minimal server) failed"; }
+up_min_nosync() { "$WORK/zcopy" put "127.0.0.1:$MIN_NOSYNC_PORT" - /up "$WORK/src" || die "upload (minimal server) failed"; }
 curl_local() { curl -sS -f -o "$WORK/plain/curl" "file://$WORK/src"; }
 cp_in() { cp "$WORK/src" "$WORK/plain/in"; }
 cp_in_sync() { cp "$WORK/src" "$WORK/plain/in2" && sync -f "$WORK/plain/in2"; }
@@ -119,6 +137,8 @@ for _ in $(seq "$RUNS"); do
     keep cp_in "$(ms_of "$WORK/plain/in" cp_in)"
     keep cp_in_sync "$(ms_of "$WORK/plain/in2" cp_in_sync)"
     keep up_curl "$(ms_of "$WORK/root/up" up_curl)"
+    keep up_min "$(ms_of "$WORK/plain/min" up_min)"
+    keep up_min_nosync "$(ms_of "$WORK/plain/min-nosync" up_min_nosync)"
     cmp -s "$WORK/src" "$WORK/root/up" || die "the uploaded file differs (curl)"
     keep down_z "$(ms_of "$WORK/down" down_z)"
     cmp -s "$WORK/src" "$WORK/down" || die "the downloaded file differs"
@@ -139,6 +159,8 @@ row() { printf '%-44s %12s %12s %8s\n' "$1" "$(rate "${BEST[$2]}")" "$(rate "${B
     "$(ratio "${BEST[$2]}" "${BEST[$3]}")"; }
 row "upload $BYTES bytes (zcopy client)" up_z cp_in
 row "  the same against cp + sync (durable)" up_z cp_in_sync
+row "  a minimal splice server (fsync, rename)" up_min cp_in
+row "  a minimal splice server, no fsync" up_min_nosync cp_in
 row "download $BYTES bytes (zcopy client)" down_z cp_out
 row "upload $BYTES bytes (curl -T)" up_curl cp_in
 row "download $BYTES bytes (curl -o)" down_curl cp_out
@@ -149,7 +171,9 @@ echo "      splices it from the socket into a temp file, then fsync and rename: 
 echo "      its time, cp does not sync); download is POST /v1/files/read (sendfile) into a file."
 echo "      zcopy (bench/zcopy.c) is a client that copies nothing through user space (sendfile"
 echo "      up, splice down), so its rows measure the daemon; curl's rows add curl's own copies"
-echo "      (its 'file://' row is the most curl does with no server in the way)."
+echo "      (its 'file://' row is the most curl does with no server in the way). The minimal"
+echo "      servers (zcopy serve) do nothing but splice the body into a file (then fsync and"
+echo "      rename, or not): the most any server can do over this loopback, for scale."
 echo
 
 fail=0

@@ -4,6 +4,9 @@
  *
  *   zcopy put HOST:PORT TOKEN REMOTE LOCAL   PUT /v1/files/write?path=REMOTE, body = LOCAL
  *   zcopy get HOST:PORT TOKEN REMOTE LOCAL   POST /v1/files/read {"path":REMOTE} into LOCAL
+ *   zcopy serve PORT FILE sync|nosync        the least an upload server can do, for scale:
+ *       on 127.0.0.1:PORT, answers every request with 200 after writing its body (Content-Length)
+ *       to FILE.tmp by splice, 64 KiB writes, then (sync) fsync, and renaming it to FILE
  *
  * The body leaves with sendfile (page cache to socket) and arrives with splice (socket to a pipe
  * to the file), so the client copies no byte through user space: what is timed is the server
@@ -14,6 +17,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +30,7 @@
 
 #define PIPE_BYTES (1 << 20)
 
-static int die(const char *what)
+static _Noreturn void die(const char *what)
 {
     fprintf(stderr, "zcopy: %s: %s\n", what, errno ? strerror(errno) : "failed");
     exit(1);
@@ -154,10 +160,87 @@ static int get(int s, const char *token, const char *remote, const char *local)
     return 0;
 }
 
+/* One upload to the minimal server: the body into FILE.tmp, then FILE. */
+static void serve_one(int s, const char *file, bool durable)
+{
+    char buf[8192], tmp[4096];
+    size_t len = 0;
+    char *end = NULL;
+    while (!end) {
+        if (len == sizeof(buf) - 1) return; /* a head too big */
+        ssize_t r = recv(s, buf + len, sizeof(buf) - 1 - len, 0);
+        if (r <= 0) return;
+        len += (size_t)r;
+        buf[len] = 0;
+        end = strstr(buf, "\r\n\r\n");
+    }
+    const char *cl = strcasestr(buf, "\r\nContent-Length:");
+    if (!cl || cl > end) return;
+    long long left = strtoll(cl + 17, NULL, 10);
+    size_t head = (size_t)(end + 4 - buf), extra = len - head;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) die(tmp);
+    if (extra && write(fd, buf + head, extra) != (ssize_t)extra) die("write");
+    left -= (long long)extra;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
+    (void)fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
+    while (left > 0) {
+        ssize_t r = splice(s, NULL, p[1], NULL, left < PIPE_BYTES ? (size_t)left : PIPE_BYTES,
+                           SPLICE_F_MOVE);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) die("body cut short");
+        left -= r;
+        while (r) {
+            ssize_t w = splice(p[0], NULL, fd, NULL, r < 65536 ? (size_t)r : 65536, SPLICE_F_MOVE);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) die("write");
+            r -= w;
+        }
+    }
+    close(p[0]);
+    close(p[1]);
+    if (durable && fsync(fd) < 0) die("fsync");
+    if (close(fd) < 0 || rename(tmp, file) < 0) die("rename");
+    if (durable) { /* the rename too, as the daemon's commit makes it */
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", file);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0) die("fsync of the directory");
+        close(dfd);
+    }
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    send_all(s, ok, sizeof(ok) - 1);
+}
+
+static _Noreturn void serve(const char *port, const char *file, bool durable)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)atoi(port)),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int one = 1, ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 8) < 0)
+        die("listen");
+    for (;;) {
+        int s = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+        if (s < 0 && errno == EINTR) continue;
+        if (s < 0) die("accept");
+        serve_one(s, file, durable);
+        close(s);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "serve") == 0)
+        serve(argv[2], argv[3], strcmp(argv[4], "sync") == 0);
     if (argc != 6 || (strcmp(argv[1], "put") != 0 && strcmp(argv[1], "get") != 0)) {
-        fprintf(stderr, "usage: zcopy put|get HOST:PORT TOKEN REMOTE LOCAL\n");
+        fprintf(stderr, "usage: zcopy put|get HOST:PORT TOKEN REMOTE LOCAL\n"
+                        "       zcopy serve PORT FILE sync|nosync\n");
         return 2;
     }
     int s = dial(argv[2]);

@@ -32,7 +32,7 @@
 
 #define READ_CHUNK      16384
 #define SINK_PIPE_BYTES (1u << 20) /* http_body_to_fd's pipe */
-#define SINK_STEP_BYTES (8u << 20) /* spliced per readable event at most */
+#define SINK_STEP_BYTES (2u << 20) /* spliced per readable event at most */
 /* Spliced into the sink per call at most. The size of a write decides the size of the page-cache
  * folios the kernel allocates for it: 1 MiB writes take 1 MiB folios, high-order pages that a VM
  * with free page reporting has given back to its host (each first touch then faults there);
@@ -529,8 +529,9 @@ static void body_sink(struct http_conn *c)
     struct http_server *s = c->srv;
     struct http_request *req = &c->req;
     int e = sink_pipe(s);
-    if (e < 0) {
-        conn_close(c); /* no pipe (out of fds): on_abort tells the handler */
+    if (e < 0) { /* no pipe (out of fds): the body comes through on_body instead */
+        c->sink_fd = -1;
+        conn_update(c);
         return;
     }
     for (size_t moved = 0; moved < SINK_STEP_BYTES;) {
@@ -556,6 +557,7 @@ static void body_sink(struct http_conn *c)
         c->rp.p.content_length = left - (uint64_t)n;
         c->body_progress_ms = sp_now_ms();
         if (c->on_sunk(req, n) < 0 || c->closed || !c->body_open) return;
+        if (c->body_paused) break; /* the handler paused the body: nothing more now */
         if (c->rp.p.content_length == 0) {
             /* the whole body is in: the request is complete as if the parser had seen it */
             c->rp.state = HTTP_PARSE_COMPLETE;

@@ -111,12 +111,13 @@ void http_body_pause(struct http_request *req, bool paused);
 /*
  * A streamed body straight into a file: the rest of the body goes from the socket into fd
  * through a pipe (splice), never through user space, instead of to on_body. Only for a body with
- * a Content-Length; bytes already read still go to on_body first, then the rest to fd at its
- * current offset. After every step on_sunk(req, n) gets the bytes written (n > 0): it returns 0,
- * or < 0 when it answered. A failed write ends the body: on_sunk(req, -errno), and the handler
- * answers (the connection is closed after it, the rest of the body unread). on_body_end and
- * on_abort keep their meaning. fd stays the caller's. 0, or -ENOTSUP for a body that cannot go
- * this way (chunked, or nothing left): on_body then gets it all as before.
+ * a Content-Length. on_body must still work: bytes already read go there first (then the rest
+ * to fd at its current offset), and all of them when no pipe can be had (out of fds). After
+ * every step on_sunk(req, n) gets the bytes written (n > 0): it returns 0, or < 0 when it
+ * answered; it may pause the body. A failed write ends the body: on_sunk(req, -errno), and the
+ * handler answers (the connection is closed after it, the rest of the body unread). on_body_end
+ * and on_abort keep their meaning. fd stays the caller's. 0, or -ENOTSUP for a body that cannot
+ * go this way (chunked, or nothing left): on_body then gets it all as before.
  */
 typedef int (*http_sunk_fn)(struct http_request *req, long n);
 int http_body_to_fd(struct http_request *req, int fd, http_sunk_fn on_sunk);

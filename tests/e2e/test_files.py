@@ -101,6 +101,29 @@ def test_known_length_uploads_back_to_back_on_one_connection(env):
     assert (env.root / "a").read_bytes() == b"small"
 
 
+def test_a_known_length_upload_after_100_continue_and_through_envd(env):
+    """curl -T waits for 100 Continue before the body: the body then arrives with nothing
+    buffered and goes into the file by splice. envd's octet-stream upload goes the same way."""
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    with RawClient(("127.0.0.1", env.port)) as c:
+        assert c.send((f"PUT /v1/files/write?path=/cont HTTP/1.1\r\nHost: x\r\n"
+                       f"Authorization: Bearer {env.token}\r\nExpect: 100-continue\r\n"
+                       f"Content-Length: {len(data)}\r\n\r\n").encode())
+        while b"\r\n\r\n" not in c.buf:
+            c._fill()
+        assert c.buf.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), c.buf
+        c.buf = c.buf[len(b"HTTP/1.1 100 Continue\r\n\r\n"):]
+        assert c.send(data)
+        r = c.read_response()
+        assert r.status == 200, r
+        assert r.json()["size"] == len(data)
+    assert (env.root / "cont").read_bytes() == data
+    r = env.request("POST", "/files?path=/envd-big", body=data,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 200, r
+    assert (env.root / "envd-big").read_bytes() == data
+
+
 @pytest.fixture
 def small_fs(env):
     """A 1 MiB tmpfs at <root>/small: a disk that fills up."""
