@@ -133,6 +133,97 @@ static int write_text(const char *dir, const char *name, const char *text)
     return sp_write_file_replace(path, text, strlen(text), 0644);
 }
 
+/*
+ * The sandbox's seccomp filter: everything is allowed but what reaches past the sandbox or into
+ * kernel surface a sandbox has no use for (Docker's default profile refuses the same, as an
+ * allow-list). Most of these need a capability the sandbox lacks anyway; the filter is the second
+ * wall, and the only one for what needs none: user namespaces (unshare, clone with CLONE_NEW*),
+ * the kernel keyring, bpf, userfaultfd, perf events, io_uring. They fail with EPERM; clone3 fails
+ * with ENOSYS, as under Docker, so libc falls back to clone, whose flags the filter can see.
+ * Syscalls of the other ABIs of the machine (x86 and x32 beside x86_64, arm beside aarch64) are
+ * filtered the same; any other ABI is killed.
+ */
+static const char *const seccomp_denied[] = {
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "init_module",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "ioperm",
+    "iopl",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "query_module",
+    "quotactl",
+    "quotactl_fd",
+    "reboot",
+    "request_key",
+    "setns",
+    "settimeofday",
+    "stime",
+    "swapoff",
+    "swapon",
+    "_sysctl",
+    "sysfs",
+    "umount",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vm86",
+    "vm86old",
+};
+
+static json_t *seccomp_json(void)
+{
+#if defined(__x86_64__)
+    json_t *arches = json_pack("[s, s, s]", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32");
+#elif defined(__aarch64__)
+    json_t *arches = json_pack("[s, s]", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM");
+#else
+    json_t *arches = json_array(); /* the native one only */
+#endif
+    /* clone with any namespace flag: one condition per flag, any of them matching */
+    static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS,
+                                             CLONE_NEWIPC, CLONE_NEWUSER,   CLONE_NEWPID,
+                                             CLONE_NEWNET}; /* (CLONE_NEWTIME is for clone3) */
+    json_t *args = json_array();
+    for (size_t i = 0; args && i < SP_ARRAY_LEN(ns_flags); i++)
+        json_array_append_new(args, json_pack("{s:i, s:I, s:I, s:s}", "index", 0, "value",
+                                              (json_int_t)ns_flags[i], "valueTwo",
+                                              (json_int_t)ns_flags[i], "op", "SCMP_CMP_MASKED_EQ"));
+    return json_pack("{s:s, s:o, s:[{s:o, s:s, s:i}, {s:[s], s:s, s:i}, {s:[s], s:s, s:i, s:o}]}",
+                     "defaultAction", "SCMP_ACT_ALLOW", "architectures", arches, "syscalls",
+                     "names", strs(seccomp_denied, SP_ARRAY_LEN(seccomp_denied)), "action",
+                     "SCMP_ACT_ERRNO", "errnoRet", EPERM,                               /* */
+                     "names", "clone3", "action", "SCMP_ACT_ERRNO", "errnoRet", ENOSYS, /* */
+                     "names", "clone", "action", "SCMP_ACT_ERRNO", "errnoRet", EPERM, "args", args);
+}
+
 static json_t *resources_json(json_t *res)
 {
     json_t *out = json_object();
@@ -357,7 +448,7 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
     json_t *cfg = json_pack(
         "{s:s, s:{s:b, s:{s:i, s:i}, s:[s, s, s, s, s, s], s:o, s:s, s:{s:O, s:O, s:O}, s:b},"
         " s:{s:s, s:b}, s:s, s:o, s:{s:s},"
-        " s:{s:o, s:s, s:o, s:o, s:o}}",
+        " s:{s:o, s:s, s:o, s:o, s:o, s:o}}",
         "ociVersion", "1.0.2",                                /* */
         "process", "terminal", 0, "user", "uid", 0, "gid", 0, /* */
         "args", ld_in, "--library-path", "/.sprite/lib", "/.sprite/bin/sprite-env", "-config",
@@ -370,7 +461,8 @@ static int build_bundle(struct helper *h, const char *lower, struct sp_err *err)
         "annotations", "run.sprite.overlay", "true",                                   /* */
         "linux", "namespaces", ns, "cgroupsPath", cgpath, "resources",
         resources_json(json_object_get(spec, "resources")), "maskedPaths",
-        strs(masked, SP_ARRAY_LEN(masked)), "readonlyPaths", strs(ro, SP_ARRAY_LEN(ro)));
+        strs(masked, SP_ARRAY_LEN(masked)), "readonlyPaths", strs(ro, SP_ARRAY_LEN(ro)), "seccomp",
+        seccomp_json());
     json_decref(capset);
     if (!cfg) return sp_err_set(err, -ENOMEM, "building config.json");
     snprintf(path, sizeof(path), "%s/bundle", h->dir);

@@ -520,6 +520,22 @@ def test_two_sandboxes_are_isolated(host, rootfs):
     assert ifaces == ["lo"], ifaces
 
 
+def test_the_seccomp_filter_holds_namespaces_and_mounts_back(host, rootfs):
+    """Root in a sandbox has Docker's default capabilities and a seccomp filter: no new user
+    namespace (which needs no capability), no other namespace, no mount, no keyring; the
+    rest of what programs do still works."""
+    host.create_ok(name="filtered", rootfs=str(rootfs))
+    status = host.sh_ok("filtered", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status")
+    assert "Seccomp:\t2" in status, status
+    for cmd in ("unshare -U true", "unshare -n true", "unshare -m true",
+                "mount -t tmpfs none /mnt", "umount /proc"):
+        r = host.sh("filtered", cmd + " 2>&1")
+        assert r["exit_code"] != 0, (cmd, r)
+        assert "ermission" in r["stdout"] or "not permitted" in r["stdout"], (cmd, r)
+    # what programs do every day still works: fork, exec, pipes, background jobs
+    assert host.sh_ok("filtered", "echo a | cat; sleep 0 & wait; echo done") == "a\ndone\n"
+
+
 def test_host_network(host, rootfs):
     host.create_ok(name="hostnet", rootfs=str(rootfs), network="host")
     inside = host.sh_ok("hostnet", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '").split()
