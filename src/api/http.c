@@ -111,6 +111,7 @@ static void conn_close(struct http_conn *c);
 static void conn_flush(struct http_conn *c);
 static void conn_process_input(struct http_conn *c);
 static void conn_update(struct http_conn *c);
+static struct http_conn *conn_new(struct http_server *s, int fd, bool is_unix, bool local);
 
 const char *http_status_text(int status)
 {
@@ -995,12 +996,48 @@ int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest,
     if (c->next) c->next->prev = c->prev;
     /* still counted in n_conns: the owner's connection until http_hijack_done */
     owner->srv = s;
+    owner->is_unix = c->is_unix;
+    owner->local = c->local;
     owner->prev = NULL;
     owner->next = s->hijacked;
     if (s->hijacked) s->hijacked->prev = owner;
     s->hijacked = owner;
     if (loop_defer(s->loop, conn_free_deferred, c) < 0)
         sp_error("http: leaking a connection record (out of memory)");
+    return 0;
+}
+
+/* Serves the next request from the bytes read so far: from the loop, never inside the owner's
+ * call. */
+static void conn_resume_deferred(void *arg)
+{
+    struct http_conn *c = arg;
+    if (!c->closed) conn_process_input(c);
+}
+
+int http_hijack_return(struct http_hijack_owner *o, int fd, const void *rest, size_t n)
+{
+    struct http_server *s = o->srv;
+    if (!s) {
+        sp_close(fd);
+        return -EINVAL;
+    }
+    struct http_conn *c = conn_new(s, fd, o->is_unix, o->local);
+    if (!c || sp_buf_append(&c->in, rest, n) < 0) {
+        if (c) { /* undo conn_new: nothing refers to it yet */
+            s->conns = c->next;
+            if (c->next) c->next->prev = NULL;
+            sp_buf_free(&c->in);
+            free(c);
+        }
+        http_hijack_done(o);
+        sp_close(fd);
+        return -ENOMEM;
+    }
+    http_hijack_done(o);
+    s->n_conns++; /* the same connection, counted again as the server's */
+    conn_update(c);
+    if (n && loop_defer(s->loop, conn_resume_deferred, c) < 0) conn_close(c);
     return 0;
 }
 
@@ -1041,6 +1078,28 @@ static void listener_resume(struct loop_timer *t)
     loop_io_set(ls->srv->loop, &ls->io, EPOLLIN);
 }
 
+/* A connection record for fd, waiting for its first request, on the server's list (not yet
+ * counted in n_conns). NULL when out of memory. */
+static struct http_conn *conn_new(struct http_server *s, int fd, bool is_unix, bool local)
+{
+    struct http_conn *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->srv = s;
+    c->is_unix = is_unix;
+    c->local = local;
+    loop_io_init(&c->io, fd, conn_io_cb);
+    loop_timer_init(&c->timer, conn_timer_cb);
+    http_reqparser_init(&c->rp, &s->lim);
+    c->file_fd = -1;
+    c->sink_fd = -1;
+    request_begin(c);
+    c->write_progress_ms = sp_now_ms();
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    return c;
+}
+
 static void listener_cb(struct loop_io *io, uint32_t events)
 {
     struct listener *ls = SP_CONTAINER_OF(io, struct listener, io);
@@ -1062,28 +1121,15 @@ static void listener_cb(struct loop_io *io, uint32_t events)
             accept_refuse(fd);
             continue;
         }
-        struct http_conn *c = calloc(1, sizeof(*c));
-        if (!c) {
-            sp_close(fd);
-            continue;
-        }
         if (!ls->is_unix) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
-        c->srv = s;
-        c->is_unix = ls->is_unix;
-        c->local = ls->local;
-        loop_io_init(&c->io, fd, conn_io_cb);
-        loop_timer_init(&c->timer, conn_timer_cb);
-        http_reqparser_init(&c->rp, &s->lim);
-        c->file_fd = -1;
-        c->sink_fd = -1;
-        request_begin(c);
-        c->write_progress_ms = sp_now_ms();
-        c->next = s->conns;
-        if (s->conns) s->conns->prev = c;
-        s->conns = c;
+        struct http_conn *c = conn_new(s, fd, ls->is_unix, ls->local);
+        if (!c) {
+            sp_close(fd);
+            continue;
+        }
         s->n_conns++;
         conn_update(c);
     }

@@ -180,6 +180,7 @@ long http_stream_commit(struct http_request *req, size_t n);
 struct http_hijack_owner {
     void (*close)(struct http_hijack_owner *o);
     struct http_server *srv; /* private */
+    bool is_unix, local;     /* private */
     struct http_hijack_owner *prev, *next;
 };
 
@@ -198,6 +199,11 @@ int http_hijack(struct http_request *req, int *fd_out, struct sp_buf *rest,
                 struct http_hijack_owner *owner);
 /* The owner is done with a hijacked connection (it has closed the fd). */
 void http_hijack_done(struct http_hijack_owner *owner);
+/* Or the owner gives the connection back between two requests (a proxy whose response ended
+ * where a keep-alive connection goes on): the server serves the next request on fd, starting
+ * with rest (n bytes the owner read past the end of the last request; copied). The owner is
+ * done as by http_hijack_done. 0, or -ENOMEM or -EINVAL (not an owner now): fd is closed. */
+int http_hijack_return(struct http_hijack_owner *owner, int fd, const void *rest, size_t n);
 
 const char *http_status_text(int status);
 

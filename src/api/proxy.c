@@ -49,6 +49,15 @@ struct proxy {
      * connection never sends its next request (with the host's credentials) to the sandbox. */
     http_parser reqp;
     bool req_done;
+    /* Keep-alive (an HTTP/1.1 client that did not ask to close, no upgrade): the upstream is not
+     * told to close; its response is parsed too, and when it ends, the request having ended
+     * first, the client's connection goes back to the server for its next request, with what
+     * the client sent past this one (after). Otherwise the relay ends as at the upstream's EOF. */
+    bool keep;
+    http_parser resp;
+    bool resp_done;
+    bool give_back; /* the response ended where the connection goes on: once it is written */
+    struct sp_buf after;
     bool tunnel;                /* upgraded: raw bytes both ways */
     bool await_101;             /* an upgrade: what follows the head waits for the upstream's 101 */
     size_t held;                /* bytes at the end of to_up held back until then */
@@ -63,6 +72,7 @@ static void px_free(struct proxy *p)
 {
     sp_buf_free(&p->to_up);
     sp_buf_free(&p->to_cl);
+    sp_buf_free(&p->after);
     free(p);
 }
 
@@ -93,6 +103,22 @@ static void px_close(struct proxy *p)
     sp_close(p->cl.fd);
     p->cl.fd = -1;
     http_hijack_done(&p->owner);
+    sp_buf_free(&p->to_cl);
+    if (loop_defer(p->loop, px_end_deferred, p) < 0)
+        sp_error("proxy: leaking a relay record (out of memory)");
+}
+
+/* The response is written and the connection goes on: it goes back to the server, with what the
+ * client sent past its request; on_end and the free follow from the loop. */
+static void px_give_back(struct proxy *p)
+{
+    p->dead = true;
+    loop_timer_stop(p->loop, &p->timer);
+    px_close_upstream(p);
+    loop_io_stop(p->loop, &p->cl);
+    int fd = p->cl.fd;
+    p->cl.fd = -1;
+    (void)http_hijack_return(&p->owner, fd, sp_buf_head(&p->after), sp_buf_pending(&p->after));
     sp_buf_free(&p->to_cl);
     if (loop_defer(p->loop, px_end_deferred, p) < 0)
         sp_error("proxy: leaking a relay record (out of memory)");
@@ -159,10 +185,14 @@ static const http_parser_settings scan_settings = {.on_message_complete = scan_c
 static void px_scan(struct proxy *p, size_t n)
 {
     if (p->req_done) { /* nothing more goes upstream, or (an upgrade) it waits for the 101 */
-        if (p->await_101)
+        if (p->await_101) {
             p->held += n;
-        else
-            p->to_up.len -= n;
+            return;
+        }
+        /* a keep-alive client's next request: kept for the server */
+        if (p->keep && sp_buf_append(&p->after, p->to_up.data + p->to_up.len - n, n) < 0)
+            p->keep = false;
+        p->to_up.len -= n;
         return;
     }
     const char *tail = p->to_up.data + p->to_up.len - n;
@@ -174,9 +204,54 @@ static void px_scan(struct proxy *p, size_t n)
     if (e == HPE_PAUSED && p->reqp.upgrade) {
         p->await_101 = true;
         p->held = n - used;
-    } else {
-        p->to_up.len -= n - used;
+        return;
     }
+    if (e != HPE_PAUSED) {
+        p->keep = false; /* a request the upstream refuses: no next one on this connection */
+    } else if (p->keep && sp_buf_append(&p->after, tail + used, n - used) < 0) {
+        p->keep = false; /* (out of memory) they are dropped, and the connection with them */
+    }
+    p->to_up.len -= n - used;
+}
+
+static int resp_headers(http_parser *hp)
+{
+    const struct proxy *p = hp->data;
+    return p->head_req ? 1 : 0; /* a response to HEAD has no body whatever it announces */
+}
+
+static int resp_complete(http_parser *hp)
+{
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {.on_headers_complete = resp_headers,
+                                                   .on_message_complete = resp_complete};
+
+/* The last n bytes of to_cl just came from the upstream (keep-alive only): parsed until the
+ * response ends. Then the relay ends too: the connection goes back to the server when the
+ * response allows it and the request ended first, else it ends as at the upstream's EOF. */
+static void px_scan_response(struct proxy *p, size_t n)
+{
+    if (!p->keep || p->resp_done || p->tunnel || p->await_101) return;
+    const char *tail = p->to_cl.data + p->to_cl.len - n;
+    size_t used = http_parser_execute(&p->resp, &resp_settings, tail, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&p->resp);
+    if (e == HPE_OK && used == n) return;
+    if (e != HPE_PAUSED) { /* not a response we can follow: its end is the upstream's EOF */
+        p->keep = false;
+        return;
+    }
+    if (p->resp.status_code < 200) { /* an interim response: the real one follows */
+        http_parser_pause(&p->resp, 0);
+        px_scan_response(p, n - used);
+        return;
+    }
+    p->resp_done = true;
+    p->to_cl.len -= n - used; /* nothing of the upstream's beyond its response */
+    p->give_back = http_should_keep_alive(&p->resp) && p->req_done && !p->up_wfail && !p->cl_eof;
+    p->up_eof = true; /* the relay is ending either way; the upstream is not read again */
 }
 
 /* The upstream's first bytes decide an upgrade: its 101 lets the held bytes and the rest
@@ -230,7 +305,8 @@ static void px_read_upstream(struct proxy *p)
     int r = px_fill(p->up.fd, &p->to_cl, &p->to_cl_since_ms);
     if (sp_buf_pending(&p->to_cl) != before) p->answered = true;
     px_check_101(p);
-    if (r != 0) px_upstream_gone(p);
+    if (sp_buf_pending(&p->to_cl) > before) px_scan_response(p, sp_buf_pending(&p->to_cl) - before);
+    if (r != 0 && !p->up_eof) px_upstream_gone(p);
 }
 
 /* Sets epoll interest and the timer from the state. */
@@ -240,7 +316,11 @@ static void px_update(struct proxy *p)
     /* client bytes still go upstream (else they are dropped) */
     bool relaying = !p->up_eof && !p->up_wfail && (p->tunnel || !p->req_done || p->await_101);
 
-    if (!p->cl_eof && (!relaying || sp_buf_pending(&p->to_up) < PROXY_BUF_MAX)) cev |= EPOLLIN;
+    /* a keep-alive client's next request waits in its socket until the response is out */
+    bool hold = p->keep && !relaying && !p->up_eof;
+    if (!p->cl_eof && !hold && !p->give_back &&
+        (!relaying || sp_buf_pending(&p->to_up) < PROXY_BUF_MAX))
+        cev |= EPOLLIN;
     if (sp_buf_pending(&p->to_cl)) cev |= EPOLLOUT;
     /* registered even with no interest: a client that goes away (HUP, ERR) is always noticed */
     if (loop_io_set(p->loop, &p->cl, cev) < 0) {
@@ -297,6 +377,10 @@ static void px_pump(struct proxy *p)
         px_close(p);
         return;
     }
+    if (p->give_back && !sp_buf_pending(&p->to_cl)) {
+        px_give_back(p);
+        return;
+    }
     if (p->up_eof && !p->cl_shut && !sp_buf_pending(&p->to_cl)) {
         shutdown(p->cl.fd, SHUT_WR);
         p->cl_shut = true;
@@ -319,8 +403,9 @@ static void px_client_cb(struct loop_io *io, uint32_t events)
         px_close(p);
         return;
     }
-    if ((events & EPOLLIN) && !p->cl_eof) {
-        bool relaying = !p->up_eof && !p->up_wfail && (p->tunnel || !p->req_done || p->await_101);
+    bool relaying = !p->up_eof && !p->up_wfail && (p->tunnel || !p->req_done || p->await_101);
+    bool hold = p->keep && !relaying && !p->up_eof; /* see px_update */
+    if ((events & EPOLLIN) && !p->cl_eof && !hold && !p->give_back) {
         size_t before = sp_buf_pending(&p->to_up);
         int r = relaying ? px_fill(io->fd, &p->to_up, &p->to_up_since_ms) : px_drain(io->fd);
         if (relaying && !p->tunnel && sp_buf_pending(&p->to_up) > before)
@@ -418,7 +503,8 @@ static int append_value(struct sp_buf *b, const char *v)
     return r;
 }
 
-static int build_head(struct sp_buf *b, const struct http_request *req, const struct proxy_opts *o)
+static int build_head(struct sp_buf *b, const struct http_request *req, const struct proxy_opts *o,
+                      bool keep)
 {
     /* a body the server read (an empty chunked one too) is sent with Content-Length */
     bool buffered = req->body_buffered || sp_buf_pending(&req->body) > 0;
@@ -438,6 +524,7 @@ static int build_head(struct sp_buf *b, const struct http_request *req, const st
         r = sp_buf_printf(b, "Content-Length: %zu\r\n", sp_buf_pending(&req->body));
     if (r == 0)
         r = sp_buf_append_str(b, upgrade ? "Connection: Upgrade, close\r\n\r\n"
+                                 : keep  ? "\r\n" /* HTTP/1.1: persistent unless said otherwise */
                                          : "Connection: close\r\n\r\n");
     if (r == 0 && buffered)
         r = sp_buf_append(b, sp_buf_head(&req->body), sp_buf_pending(&req->body));
@@ -504,8 +591,10 @@ int proxy_request(struct http_request *req, struct loop *loop, const struct prox
     p->owner.close = px_owner_close;
     p->common_headers = http_common_headers(req);
     p->head_req = strcmp(req->method, "HEAD") == 0;
+    p->keep = req->keep_alive && req->http_major == 1 && req->http_minor == 1 && !req->upgrade &&
+              strcmp(req->method, "CONNECT") != 0;
     int cfd = -1;
-    int r = build_head(&p->to_up, req, o);
+    int r = build_head(&p->to_up, req, o, p->keep);
     if (r < 0) {
         sp_close(ufd);
         px_free(p);
@@ -521,6 +610,8 @@ int proxy_request(struct http_request *req, struct loop *loop, const struct prox
 
     /* everything so far is scanned as the upstream will parse it */
     http_parser_init(&p->reqp, HTTP_REQUEST);
+    http_parser_init(&p->resp, HTTP_RESPONSE);
+    p->resp.data = p;
     px_scan(p, sp_buf_pending(&p->to_up));
 
     p->loop = loop;

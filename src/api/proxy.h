@@ -7,8 +7,16 @@
  * (http_hijack), sends the request head rewritten for the upstream, then relays raw bytes both
  * ways from the loop until both sides are done. The request body and the response are not parsed:
  * a chunked body stays chunked, an upgraded connection (WebSocket, Docker's hijack) is relayed
- * like any other. The upstream is told "Connection: close", so one client connection carries one
- * proxied request (the upstream's response says so to the client).
+ * like any other.
+ *
+ * Keep-alive: for an HTTP/1.1 client that did not ask to close (and no upgrade), the upstream is
+ * not told to close either, and its response is parsed (http-parser) as it is relayed. When it
+ * ends (its Content-Length, its last chunk, or its head for HEAD, 204 and 304), the upstream
+ * connection is closed and, if the response does not say "Connection: close" and the request
+ * ended first, the client's connection goes back to the server (http_hijack_return) with the
+ * bytes the client sent past its request: its next request is the server's, authenticated and
+ * routed again. Otherwise, and for every other request, the upstream is told "Connection: close"
+ * and the relay ends with the response (the response says so to the client).
  *
  * Head sent upstream: "<METHOD> <target> HTTP/1.<client's minor>", then the client's header
  * fields as sent except the hop-by-hop ones (Connection, Keep-Alive, Proxy-Connection,
@@ -17,7 +25,7 @@
  * front server answered it already) and the client's credentials for the host (Authorization,
  * X-Access-Token); then "Authorization: <o->authorization>" when given, "Host: localhost" when
  * the client sent no Host, and "Connection: close" ("Connection: Upgrade, close" and the
- * client's Upgrade field when req->upgrade).
+ * client's Upgrade field when req->upgrade; nothing for a keep-alive request).
  *
  * Request bodies: routes that proxy take their body as a stream (http_server_set_body_hook), so
  * the handler runs when the head is in and the body, read or not yet, is relayed raw with its
@@ -28,7 +36,8 @@
  * client's) are parsed as the upstream will parse them (http-parser), and nothing beyond the end
  * of the request is sent: a client that reuses the connection (pipelining, or a keep-alive
  * answer from an upstream that does not close) never has its next request, with the host's
- * credentials, read by the upstream; those bytes are dropped. For an upgrade, what the client
+ * credentials, read by the upstream; those bytes go back to the server with the connection
+ * (keep-alive), or are dropped. For an upgrade, what the client
  * sends behind its head is held until the upstream's answer begins: "HTTP/1.x 101" opens the
  * tunnel (raw bytes both ways from then on), anything else drops them.
  *

@@ -423,6 +423,34 @@ def test_raw_agent_route(host, rootfs):
     assert r.body == b"\x01hello\n\x03\x00", r.body
 
 
+def test_keep_alive_through_the_proxy(host, rootfs):
+    """A client's connection stays open across proxied requests (the proxy gives it back to the
+    host's server when a response ends), and its next request may be the host's own."""
+    host.create_ok(name="ka", rootfs=str(rootfs))
+    conn = host.d.connection()
+    try:
+        sock = None
+        for method, path, body in [
+                ("POST", "/v1/sandboxes/ka/exec", {"cmd": "echo", "args": ["one"]}),
+                ("GET", "/v1/sandboxes/ka/processes", None),
+                ("HEAD", "/v1/sandboxes/ka/-/health", None),
+                ("GET", "/v1/sandboxes", None),  # the host's own route, same connection
+                ("POST", "/v1/sandboxes/ka/exec", {"cmd": "echo", "args": ["two"]})]:
+            data = json.dumps(body).encode() if body is not None else None
+            headers = {**host.d.auth_header(), "Content-Type": "application/json"}
+            conn.request(method, path, body=data, headers=headers)
+            r = conn.getresponse()
+            payload = r.read()
+            assert r.status == 200, (method, path, r.status, payload)
+            assert not r.will_close, (method, path, r.getheaders())
+            sock = sock or conn.sock
+            assert conn.sock is sock, f"{method} {path}: the connection was not kept"
+            if path.endswith("/exec"):
+                assert json.loads(payload)["stdout"] in ("one\n", "two\n"), payload
+    finally:
+        conn.close()
+
+
 def test_background_processes_in_a_sandbox(host, rootfs):
     host.create_ok(name="bgbox", rootfs=str(rootfs))
     p = host.bg("bgbox", "echo started; exec sleep 1000", tag="bg1")

@@ -561,7 +561,7 @@ static void run_until(unsigned stage, int ends, int aborts, bool quiet)
 
 struct client {
     char err[256];
-    struct sp_buf raw[3]; /* what each connection received */
+    struct sp_buf raw[4]; /* what each connection (or response) received */
     int status_b;         /* test_hijack_counts_connections: the refused client's status */
 };
 
@@ -661,6 +661,20 @@ static int cl_read_until(int fd, struct sp_buf *b, const char *needle)
         }
     }
     return 0;
+}
+
+static int cl_read_n(int fd, struct sp_buf *b, size_t n);
+
+/* Reads one response framed by its Content-Length into b (which must start empty). */
+static int cl_read_response(int fd, struct sp_buf *b)
+{
+    if (cl_read_until(fd, b, "\r\n\r\n") < 0) return -1;
+    const char *end = memmem(sp_buf_head(b), sp_buf_pending(b), "\r\n\r\n", 4);
+    const char *cl_at =
+        memmem(sp_buf_head(b), (size_t)(end - sp_buf_head(b)), "\r\nContent-Length: ", 18);
+    if (!cl_at) return cl_fail("a response without Content-Length");
+    size_t head = (size_t)(end + 4 - sp_buf_head(b));
+    return cl_read_n(fd, b, head + strtoul(cl_at + 18, NULL, 10));
 }
 
 static int cl_read_n(int fd, struct sp_buf *b, size_t n)
@@ -801,23 +815,47 @@ static void script_get_echo(void)
                               "x-custom: two\r\n"
                               "User-Agent: test\r\n"
                               "\r\n";
-    cl_exchange(0, req, sizeof(req) - 1);
+    static const char again[] = "GET " PREFIX "/echo HTTP/1.1\r\nHost: x\r\n"
+                                "Connection: close\r\n\r\n";
+    /* keep-alive: the response ends where its Content-Length says, and the connection serves
+     * the next request (which asks to close) */
+    int fd = cl_connect();
+    if (fd < 0) return;
+    if (cl_send(fd, req, sizeof(req) - 1) == 0 && cl_read_response(fd, &cl.raw[0]) == 0 &&
+        cl_send(fd, again, sizeof(again) - 1) == 0)
+        cl_read_eof(fd, &cl.raw[1]);
+    close(fd);
 }
 
 /* A GET: the target rewritten with its query, hop-by-hop fields and the host's credentials
- * dropped, the upstream's Authorization added, Connection: close. */
+ * dropped, the upstream's Authorization added. The client keeps its connection: so does the
+ * upstream's answer, and the next request on it is the server's again (proxied, asking to
+ * close: Connection: close upstream and back). */
 static void test_get_headers_rewritten(void **state)
 {
     (void)state;
     static const struct script s = {script_get_echo};
     start_client(&s);
-    finish_client(0, 1, 0);
+    finish_client(0, 2, 0);
 
     struct resp r;
     char v[64];
-    resp_parse(&cl.raw[0], &r);
+    resp_parse(&cl.raw[1], &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(head_get(&r, "Connection", v, sizeof(v)), "close");
+    json_error_t je0;
+    json_t *o1 = json_loadb(sp_buf_head(&r.body), sp_buf_pending(&r.body), 0, &je0);
+    assert_non_null(o1);
+    json_t *h1 = json_object_get(o1, "headers");
+    json_t *last = json_array_get(h1, json_array_size(h1) - 1);
+    assert_string_equal(json_string_value(json_array_get(last, 0)), "Connection");
+    assert_string_equal(json_string_value(json_array_get(last, 1)), "close");
+    json_decref(o1);
+    resp_free(&r);
+
+    resp_parse(&cl.raw[0], &r);
+    assert_int_equal(r.status, 200);
+    assert_null(head_get(&r, "Connection", v, sizeof(v)));
     json_error_t je;
     json_t *o = json_loadb(sp_buf_head(&r.body), sp_buf_pending(&r.body), 0, &je);
     assert_non_null(o);
@@ -830,7 +868,6 @@ static void test_get_headers_rewritten(void **state)
         {"x-custom", "two"},
         {"User-Agent", "test"},
         {"Authorization", "Bearer inner-token"},
-        {"Connection", "close"},
     };
     json_t *h = json_object_get(o, "headers");
     assert_int_equal(json_array_size(h), SP_ARRAY_LEN(want));
@@ -842,14 +879,14 @@ static void test_get_headers_rewritten(void **state)
     json_decref(o);
     resp_free(&r);
     env_down();
-    assert_int_equal(g.ends, 1);
+    assert_int_equal(g.ends, 2);
 }
 
 static void script_post_large(void)
 {
     char head[256];
     int n = snprintf(head, sizeof(head),
-                     "POST " PREFIX "/stream-echo HTTP/1.1\r\nHost: x\r\n"
+                     "POST " PREFIX "/stream-echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                      "Content-Length: %u\r\n\r\n",
                      POST_LEN);
     struct sp_buf req = SP_BUF_INIT;
@@ -902,7 +939,7 @@ static void script_post_chunked(void)
     for (size_t i = 0; i < sizeof(big); i++)
         big[i] = (char)('a' + i % 26);
     /* the head alone first, then the chunks in pieces */
-    if (cl_send_str(fd, "POST " PREFIX "/stream-echo HTTP/1.1\r\nHost: x\r\n"
+    if (cl_send_str(fd, "POST " PREFIX "/stream-echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                         "Transfer-Encoding: chunked\r\n\r\n") == 0 &&
         cl_send_str(fd, "5\r\nhello\r\n1\r\n\n\r\n3e8\r\n") == 0 &&
         cl_send(fd, big, sizeof(big)) == 0 && cl_send_str(fd, "\r\n0\r\n\r\n") == 0)
@@ -935,9 +972,10 @@ static void test_post_chunked_body(void **state)
 
 static void script_post_buffered(void)
 {
-    static const char req[] = "POST " PREFIX "/buffered/echo HTTP/1.1\r\nHost: x\r\n"
-                              "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
-                              "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+    static const char req[] =
+        "POST " PREFIX "/buffered/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        "Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+        "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
     cl_exchange(0, req, sizeof(req) - 1);
 }
 
@@ -981,8 +1019,9 @@ static void test_buffered_body_reframed(void **state)
 
 static void script_post_buffered_empty(void)
 {
-    static const char req[] = "POST " PREFIX "/buffered/echo HTTP/1.1\r\nHost: x\r\n"
-                              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    static const char req[] =
+        "POST " PREFIX "/buffered/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     cl_exchange(0, req, sizeof(req) - 1);
 }
 
@@ -1019,8 +1058,9 @@ static void test_buffered_empty_chunked_body(void **state)
 
 static void script_post_late(void)
 {
-    static const char head[] = "POST " PREFIX "/late/stream-echo HTTP/1.1\r\nHost: x\r\n"
-                               "Content-Length: 200000\r\n\r\n";
+    static const char head[] =
+        "POST " PREFIX "/late/stream-echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        "Content-Length: 200000\r\n\r\n";
     static char req[sizeof(head) - 1 + 200000];
     memcpy(req, head, sizeof(head) - 1);
     for (size_t i = 0; i < 200000; i++)
@@ -1047,7 +1087,8 @@ static void test_late_proxy_paused_body(void **state)
 
 static void script_get_chunked(void)
 {
-    static const char req[] = "GET " PREFIX "/chunked HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char req[] =
+        "GET " PREFIX "/chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     cl_exchange(0, req, sizeof(req) - 1);
 }
 
@@ -1067,6 +1108,51 @@ static void test_chunked_response(void **state)
     assert_int_equal(sp_buf_pending(&r.body), strlen("one\ntwo\nthree\n"));
     assert_memory_equal(sp_buf_head(&r.body), "one\ntwo\nthree\n", strlen("one\ntwo\nthree\n"));
     resp_free(&r);
+}
+
+/* One keep-alive connection: a response with a Content-Length, one to HEAD (no body), a chunked
+ * one, then a request that asks to close. Each is proxied on its own upstream connection. */
+static void script_keep_alive(void)
+{
+    static const char get[] = "GET " PREFIX "/echo HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char head[] = "HEAD " PREFIX "/echo HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char chunked[] = "GET " PREFIX "/chunked HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char last[] = "GET " PREFIX "/echo HTTP/1.1\r\nHost: x\r\n"
+                               "Connection: close\r\n\r\n";
+    int fd = cl_connect();
+    if (fd < 0) return;
+    if (cl_send_str(fd, get) == 0 && cl_read_response(fd, &cl.raw[0]) == 0 &&
+        cl_send_str(fd, head) == 0 && cl_read_until(fd, &cl.raw[1], "\r\n\r\n") == 0 &&
+        cl_send_str(fd, chunked) == 0 && cl_read_until(fd, &cl.raw[2], "\r\n0\r\n\r\n") == 0 &&
+        cl_send_str(fd, last) == 0)
+        cl_read_eof(fd, &cl.raw[3]);
+    close(fd);
+}
+
+static void test_keep_alive(void **state)
+{
+    (void)state;
+    static const struct script s = {script_keep_alive};
+    start_client(&s);
+    finish_client(0, 4, 0);
+    struct resp r;
+    char v[64];
+    /* the HEAD: a head announcing the GET's length, with no byte behind it */
+    struct sp_buf *h = &cl.raw[1];
+    assert_true(sp_buf_pending(h) > 12 && memcmp(sp_buf_head(h), "HTTP/1.1 200 ", 13) == 0);
+    assert_memory_equal(sp_buf_head(h) + sp_buf_pending(h) - 4, "\r\n\r\n", 4);
+    assert_null(memmem(sp_buf_head(h), sp_buf_pending(h), "Connection", 10));
+    for (int i = 0; i < 4; i++) {
+        if (i == 1) continue;
+        resp_parse(&cl.raw[i], &r);
+        assert_int_equal(r.status, 200);
+        if (i < 3)
+            assert_null(head_get(&r, "Connection", v, sizeof(v)));
+        else
+            assert_string_equal(head_get(&r, "Connection", v, sizeof(v)), "close");
+        resp_free(&r);
+    }
+    assert_int_equal(g.ends, 4);
 }
 
 static void script_upgrade(void)
@@ -1268,7 +1354,7 @@ static void test_server_free_ends_relay(void **state)
 
 static void script_big(void)
 {
-    static const char req[] = "GET " PREFIX "/big HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char req[] = "GET " PREFIX "/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int fd = cl_connect();
     if (fd < 0) return;
     if (cl_send_str(fd, req) == 0 && cl_read_until(fd, &cl.raw[0], "\r\n\r\n") == 0) {
@@ -1305,7 +1391,8 @@ static void test_backpressure(void **state)
 static void script_limit(void)
 {
     static const char hold[] = "GET " PREFIX "/hold HTTP/1.1\r\nHost: x\r\n\r\n";
-    static const char get[] = "GET " PREFIX "/echo HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char get[] =
+        "GET " PREFIX "/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int a = cl_connect();
     if (a < 0) return;
     if (cl_send_str(a, hold) < 0 || cl_read_until(a, &cl.raw[0], "first\n") < 0) {
@@ -1465,6 +1552,41 @@ static void test_nothing_after_the_request_goes_upstream(void **state)
     raw_close();
 }
 
+/* An upstream that says Connection: close (and keeps its socket open): the relay ends at the end
+ * of its response, the client sees it close. */
+static void script_upstream_says_close(void)
+{
+    int fd = cl_connect();
+    if (fd < 0) return;
+    cl_send_str(fd, "GET " PREFIX "/x HTTP/1.1\r\nHost: a\r\n\r\n");
+    int up = raw_accept();
+    if (up >= 0 && cl_read_until(up, &g_raw_got, "\r\n\r\n") == 0) {
+        static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                     "Connection: close\r\n\r\nok";
+        cl_send(up, answer, sizeof(answer) - 1);
+        cl_read_eof(fd, &cl.raw[0]); /* a timeout here: the relay waited for the upstream */
+    }
+    close(fd);
+    if (up >= 0) close(up);
+}
+
+static void test_upstream_close_ends_keep_alive(void **state)
+{
+    (void)state;
+    assert_int_equal(raw_listen(), 0);
+    static const struct script sc = {script_upstream_says_close};
+    start_client(&sc);
+    finish_client(0, 1, 0);
+    /* a keep-alive client: the upstream was not told to close */
+    assert_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "Connection", 10));
+    struct resp r;
+    resp_parse(&cl.raw[0], &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(sp_buf_pending(&r.body), 2);
+    resp_free(&r);
+    raw_close();
+}
+
 /* An upgrade the upstream refuses: the bytes the client sent behind its head never reach it,
  * nor anything the client sends after the refusal. */
 static void script_refused_upgrade(void)
@@ -1514,6 +1636,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_buffered_empty_chunked_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_proxy_paused_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_close_ends_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_relay_half_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upstream_dies_mid_response, setup, teardown),
