@@ -1036,8 +1036,12 @@ int http_hijack_return(struct http_hijack_owner *o, int fd, const void *rest, si
     }
     http_hijack_done(o);
     s->n_conns++; /* the same connection, counted again as the server's */
+    /* the resume is queued before anything can close c, so it runs before c's deferred free */
+    if (n && loop_defer(s->loop, conn_resume_deferred, c) < 0) {
+        conn_close(c);
+        return -ENOMEM;
+    }
     conn_update(c);
-    if (n && loop_defer(s->loop, conn_resume_deferred, c) < 0) conn_close(c);
     return 0;
 }
 

@@ -56,7 +56,8 @@ struct proxy {
     bool keep;
     http_parser resp;
     bool resp_done;
-    bool give_back; /* the response ended where the connection goes on: once it is written */
+    bool no_give_back; /* the connection cannot go on (a bad request, or `after` lost) */
+    bool give_back;    /* the response ended where the connection goes on: once it is written */
     struct sp_buf after;
     bool tunnel;                /* upgraded: raw bytes both ways */
     bool await_101;             /* an upgrade: what follows the head waits for the upstream's 101 */
@@ -118,10 +119,12 @@ static void px_give_back(struct proxy *p)
     loop_io_stop(p->loop, &p->cl);
     int fd = p->cl.fd;
     p->cl.fd = -1;
-    (void)http_hijack_return(&p->owner, fd, sp_buf_head(&p->after), sp_buf_pending(&p->after));
     sp_buf_free(&p->to_cl);
+    /* on_end before the next request is served (deferred calls run in order): that one must not
+     * find this relay still counted */
     if (loop_defer(p->loop, px_end_deferred, p) < 0)
         sp_error("proxy: leaking a relay record (out of memory)");
+    (void)http_hijack_return(&p->owner, fd, sp_buf_head(&p->after), sp_buf_pending(&p->after));
 }
 
 /* Reads fd into b while b has room (PROXY_BUF_MAX). 1 at EOF, 0 when the socket has nothing more
@@ -191,7 +194,7 @@ static void px_scan(struct proxy *p, size_t n)
         }
         /* a keep-alive client's next request: kept for the server */
         if (p->keep && sp_buf_append(&p->after, p->to_up.data + p->to_up.len - n, n) < 0)
-            p->keep = false;
+            p->no_give_back = true;
         p->to_up.len -= n;
         return;
     }
@@ -207,9 +210,9 @@ static void px_scan(struct proxy *p, size_t n)
         return;
     }
     if (e != HPE_PAUSED) {
-        p->keep = false; /* a request the upstream refuses: no next one on this connection */
+        p->no_give_back = true; /* a request the upstream refuses: no next one after it */
     } else if (p->keep && sp_buf_append(&p->after, tail + used, n - used) < 0) {
-        p->keep = false; /* (out of memory) they are dropped, and the connection with them */
+        p->no_give_back = true; /* (out of memory) they are lost, and the connection with them */
     }
     p->to_up.len -= n - used;
 }
@@ -217,7 +220,9 @@ static void px_scan(struct proxy *p, size_t n)
 static int resp_headers(http_parser *hp)
 {
     const struct proxy *p = hp->data;
-    return p->head_req ? 1 : 0; /* a response to HEAD has no body whatever it announces */
+    unsigned st = hp->status_code;
+    /* no body whatever the head announces (RFC 9112 §6.3): a response to HEAD, a 1xx, 204, 304 */
+    return p->head_req || st < 200 || st == 204 || st == 304 ? 1 : 0;
 }
 
 static int resp_complete(http_parser *hp)
@@ -239,19 +244,23 @@ static void px_scan_response(struct proxy *p, size_t n)
     size_t used = http_parser_execute(&p->resp, &resp_settings, tail, n);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->resp);
     if (e == HPE_OK && used == n) return;
-    if (e != HPE_PAUSED) { /* not a response we can follow: its end is the upstream's EOF */
-        p->keep = false;
-        return;
-    }
-    if (p->resp.status_code < 200) { /* an interim response: the real one follows */
+    if (e == HPE_PAUSED && p->resp.status_code == 100) { /* interim: the real one follows */
         http_parser_pause(&p->resp, 0);
         px_scan_response(p, n - used);
         return;
     }
     p->resp_done = true;
+    /* The relay ends here: the upstream was told to keep its connection, so its EOF may never
+     * come. A response that does not parse, or another 1xx (no final response is followed
+     * after one), ends it as it stands, and the client's connection with it. */
+    if (e != HPE_PAUSED || p->resp.status_code < 200) {
+        p->up_eof = true;
+        return;
+    }
     p->to_cl.len -= n - used; /* nothing of the upstream's beyond its response */
-    p->give_back = http_should_keep_alive(&p->resp) && p->req_done && !p->up_wfail && !p->cl_eof;
-    p->up_eof = true; /* the relay is ending either way; the upstream is not read again */
+    p->give_back = http_should_keep_alive(&p->resp) && p->req_done && !p->no_give_back &&
+                   !p->up_wfail && !p->cl_eof;
+    p->up_eof = true; /* the upstream is not read again */
 }
 
 /* The upstream's first bytes decide an upgrade: its 101 lets the held bytes and the rest
@@ -317,7 +326,7 @@ static void px_update(struct proxy *p)
     bool relaying = !p->up_eof && !p->up_wfail && (p->tunnel || !p->req_done || p->await_101);
 
     /* a keep-alive client's next request waits in its socket until the response is out */
-    bool hold = p->keep && !relaying && !p->up_eof;
+    bool hold = p->keep && p->req_done && !relaying && !p->up_eof;
     if (!p->cl_eof && !hold && !p->give_back &&
         (!relaying || sp_buf_pending(&p->to_up) < PROXY_BUF_MAX))
         cev |= EPOLLIN;
@@ -404,7 +413,7 @@ static void px_client_cb(struct loop_io *io, uint32_t events)
         return;
     }
     bool relaying = !p->up_eof && !p->up_wfail && (p->tunnel || !p->req_done || p->await_101);
-    bool hold = p->keep && !relaying && !p->up_eof; /* see px_update */
+    bool hold = p->keep && p->req_done && !relaying && !p->up_eof; /* see px_update */
     if ((events & EPOLLIN) && !p->cl_eof && !hold && !p->give_back) {
         size_t before = sp_buf_pending(&p->to_up);
         int r = relaying ? px_fill(io->fd, &p->to_up, &p->to_up_since_ms) : px_drain(io->fd);

@@ -11,12 +11,16 @@
  *
  * Keep-alive: for an HTTP/1.1 client that did not ask to close (and no upgrade), the upstream is
  * not told to close either, and its response is parsed (http-parser) as it is relayed. When it
- * ends (its Content-Length, its last chunk, or its head for HEAD, 204 and 304), the upstream
- * connection is closed and, if the response does not say "Connection: close" and the request
- * ended first, the client's connection goes back to the server (http_hijack_return) with the
- * bytes the client sent past its request: its next request is the server's, authenticated and
- * routed again. Otherwise, and for every other request, the upstream is told "Connection: close"
- * and the relay ends with the response (the response says so to the client).
+ * ends (its Content-Length, its last chunk, or its head for HEAD, 1xx, 204 and 304, whatever
+ * length it announces; a 100 Continue is passed on and the response after it followed), the
+ * upstream connection is closed and nothing it sent beyond its response is passed on. Then, if
+ * the response does not say "Connection: close" and the request had ended first, the client's
+ * connection goes back to the server (http_hijack_return) with the bytes the client sent past
+ * its request: its next request is the server's, authenticated and routed again. Otherwise (and
+ * when the response does not parse, or is a 1xx other than 100) the relay ends there, the
+ * client's connection with it. An agent answering before the request ended says
+ * "Connection: close" (sprite-env's server does). For every other request the upstream is told
+ * "Connection: close" and the relay ends with its response, which says so to the client.
  *
  * Head sent upstream: "<METHOD> <target> HTTP/1.<client's minor>", then the client's header
  * fields as sent except the hop-by-hop ones (Connection, Keep-Alive, Proxy-Connection,

@@ -1528,7 +1528,10 @@ static void script_pipelined(void)
         static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         cl_send(up, answer, sizeof(answer) - 1);
         cl_read_until(fd, &cl.raw[0], "ok");
+        /* the connection went back to the front server: it answers the second request itself */
+        cl_read_until(fd, &cl.raw[1], "not proxied");
         cl_send_str(fd, "GET /secret HTTP/1.1\r\nAuthorization: Bearer HOST\r\n\r\n");
+        cl_read_until(fd, &cl.raw[2], "not proxied");
         raw_expect_silence(up, "after the answer");
     }
     close(fd);
@@ -1549,6 +1552,57 @@ static void test_nothing_after_the_request_goes_upstream(void **state)
     assert_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "Bearer HOST", 11));
     assert_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "/secret", 7));
     assert_null(memmem(sp_buf_head(&g_raw_got), sp_buf_pending(&g_raw_got), "/v1/sandboxes", 13));
+    assert_true(sp_buf_pending(&cl.raw[1]) > 12 &&
+                memcmp(sp_buf_head(&cl.raw[1]), "HTTP/1.1 404", 12) == 0);
+    raw_close();
+}
+
+/* A 204 (and a 1xx, a 304) has no body whatever its head says: what the upstream sends after
+ * the head never reaches the client, not even dressed as the answer to its next request (here
+ * exactly as long as the Content-Length the 204 announces). A 100 Continue before the real
+ * answer is passed on and followed. */
+static void script_bodiless(void)
+{
+    int fd = cl_connect();
+    if (fd < 0) return;
+    for (int i = 0; i < 2 && !cl.err[0]; i++) {
+        cl_send_str(fd, "GET " PREFIX "/x HTTP/1.1\r\nHost: a\r\n\r\n");
+        int up = raw_accept();
+        if (up < 0) break;
+        if (cl_read_until(up, &g_raw_got, "\r\n\r\n") == 0) {
+            static const char forged[] = "HTTP/1.1 204 No Content\r\nContent-Length: 44\r\n\r\n"
+                                         "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged";
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                                       "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal";
+            if (i == 0)
+                cl_send(up, forged, sizeof(forged) - 1);
+            else
+                cl_send(up, cont, sizeof(cont) - 1);
+            cl_read_until(fd, &cl.raw[i], i == 0 ? "\r\n\r\n" : "real");
+        }
+        close(up);
+    }
+    /* the next request is the front server's: its answer, not the forged one */
+    cl_send_str(fd, "GET /elsewhere HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    cl_read_eof(fd, &cl.raw[2]);
+    close(fd);
+}
+
+static void test_bodiless_responses(void **state)
+{
+    (void)state;
+    assert_int_equal(raw_listen(), 0);
+    static const struct script sc = {script_bodiless};
+    start_client(&sc);
+    finish_client(0, 2, 0);
+    for (int i = 0; i < 3; i++)
+        assert_null(memmem(sp_buf_head(&cl.raw[i]), sp_buf_pending(&cl.raw[i]), "forged", 6));
+    assert_true(sp_buf_pending(&cl.raw[0]) > 12 &&
+                memcmp(sp_buf_head(&cl.raw[0]), "HTTP/1.1 204", 12) == 0);
+    assert_non_null(
+        memmem(sp_buf_head(&cl.raw[1]), sp_buf_pending(&cl.raw[1]), "100 Continue", 12));
+    assert_true(sp_buf_pending(&cl.raw[2]) > 12 &&
+                memcmp(sp_buf_head(&cl.raw[2]), "HTTP/1.1 404", 12) == 0);
     raw_close();
 }
 
@@ -1638,6 +1692,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chunked_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upstream_close_ends_keep_alive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bodiless_responses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_relay_half_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upstream_dies_mid_response, setup, teardown),
