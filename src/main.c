@@ -359,6 +359,7 @@ static int run(struct daemon *d, struct sp_err *err)
             .max = d->cfg.sandboxes.max,
             .auto_resume = d->cfg.sandboxes.auto_resume,
             .create_timeout_ms = d->cfg.sandboxes.create_timeout_ms,
+            .image_cache = d->cfg.sandboxes.image_cache,
         };
         struct sp_err se = {0};
         if (sbmgr_new(&d->sandboxes, &so, &se) < 0) /* the rest of the daemon still serves */

@@ -77,6 +77,7 @@ static const struct key sandboxes_keys[] = {
     {"max", K_UINT, OFF(sandboxes.max), NULL, 0, 4096},
     {"auto_resume", K_BOOL, OFF(sandboxes.auto_resume), NULL, 0, 0},
     {"create_timeout", K_DURATION_MS, OFF(sandboxes.create_timeout_ms), NULL, 100, 600000},
+    {"image_cache", K_UINT, OFF(sandboxes.image_cache), NULL, 0, 4096},
     {NULL, 0, 0, NULL, 0, 0},
 };
 
@@ -163,6 +164,7 @@ void config_init(struct config *c)
     c->sandboxes.enabled = true;
     c->sandboxes.max = 256;
     c->sandboxes.create_timeout_ms = 10000;
+    c->sandboxes.image_cache = 8;
 }
 
 bool config_docker_name_ok(const char *name)

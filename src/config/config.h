@@ -58,6 +58,7 @@ struct config_sandboxes {
     unsigned max;               /* sandboxes at once */
     bool auto_resume;           /* a request to a paused sandbox resumes it */
     uint64_t create_timeout_ms; /* from the request to the agent answering */
+    unsigned image_cache;       /* unused unpacked images kept */
 };
 
 struct config {

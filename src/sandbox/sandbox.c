@@ -316,6 +316,8 @@ static void ttl_arm(struct sbmgr *m);
 static void remove_made_volumes(struct sandbox *sb);
 static bool volume_in_use(struct sbmgr *m, const char *name);
 static void remove_in_background(struct sbmgr *m, const char *path);
+static void images_gc(struct sbmgr *m);
+static void image_touch(const char *lower);
 
 static void op_finish(struct sbop *op, struct sandbox *sb, int r, const struct sp_err *err)
 {
@@ -409,6 +411,7 @@ static void on_destroy_exit(void *owner, pid_t pid, int status)
     }
     op_finish(op, NULL, r, &e);
     sandbox_free(sb);
+    images_gc(m);
 }
 
 /* Volumes a failed create made are removed if nothing was written in them. */
@@ -479,6 +482,7 @@ static void on_create_exit(void *owner, pid_t pid, int status)
         sb->lower = lower ? strdup(lower) : NULL;
         sb->image_digest = dg ? strdup(dg) : NULL;
         json_decref(res);
+        if (dg) image_touch(sb->lower);
         if ((r = open_run_dir(sb)) < 0)
             sp_err_set(&e, r, "the sandbox's run directory: %s", strerror(-r));
         else if ((r = watch_agent(sb)) < 0)
@@ -1152,6 +1156,108 @@ static void adopt_one(struct sbmgr *m, const char *id)
             sandbox_state_name(sb->state));
 }
 
+/* ---- the image cache ---- */
+
+/* The directory of a sandbox's lower layer when it is an unpacked image (".../<hex>/rootfs"): its
+ * identity, compared by inode (the paths may be spelled differently). 0 / -errno. */
+static int image_id(const char *lower, dev_t *dev, ino_t *ino)
+{
+    char dir[PATH_MAX];
+    static const char tail[] = "/rootfs";
+    size_t n = lower ? strlen(lower) : 0;
+    if (n <= sizeof(tail) - 1 || n >= sizeof(dir) || strcmp(lower + n - (sizeof(tail) - 1), tail))
+        return -EINVAL;
+    snprintf(dir, sizeof(dir), "%.*s", (int)(n - (sizeof(tail) - 1)), lower);
+    struct stat st;
+    if (stat(dir, &st) < 0) return -errno;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return 0;
+}
+
+/* A sandbox was just made from an unpacked image: the cache's most recently used. */
+static void image_touch(const char *lower)
+{
+    char dir[PATH_MAX];
+    size_t n = lower ? strlen(lower) : 0;
+    if (n > 7 && n < sizeof(dir) && strcmp(lower + n - 7, "/rootfs") == 0) {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(n - 7), lower);
+        (void)utimensat(AT_FDCWD, dir, NULL, 0);
+    }
+}
+
+struct cached_image {
+    char name[72];
+    struct timespec used; /* the directory's mtime: when a sandbox was last made from it */
+};
+
+static int cmp_newest(const void *a, const void *b)
+{
+    const struct timespec *x = &((const struct cached_image *)a)->used;
+    const struct timespec *y = &((const struct cached_image *)b)->used;
+    if (x->tv_sec != y->tv_sec) return x->tv_sec < y->tv_sec ? 1 : -1;
+    return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+/*
+ * Unpacked images (images/<hex>) that no sandbox uses: the image_cache most recently used stay
+ * (a sandbox made from one starts at once), the others go: renamed to images/tmp-gc-<hex> (a
+ * create never finds half of one; a removal cut short is finished by the next start's sweep),
+ * then removed by a helper. Not while a sandbox is being created: its image is not in its
+ * record yet.
+ */
+static void images_gc(struct sbmgr *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i]->state == SB_CREATING) return;
+    char dir[PATH_MAX + 16];
+    snprintf(dir, sizeof(dir), "%s/images", m->write_dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct cached_image *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64) continue;
+        char path[PATH_MAX + 100];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
+        bool used = false;
+        for (size_t i = 0; i < m->n && !used; i++) {
+            dev_t dev = 0;
+            ino_t ino = 0;
+            used =
+                image_id(m->v[i]->lower, &dev, &ino) == 0 && dev == st.st_dev && ino == st.st_ino;
+        }
+        if (used) continue;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            struct cached_image *nv = realloc(v, ncap * sizeof(*v));
+            if (!nv) break; /* out of memory: fewer are looked at this time */
+            v = nv;
+            cap = ncap;
+        }
+        snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+        v[n++].used = st.st_mtim;
+    }
+    closedir(d);
+    if (n) qsort(v, n, sizeof(*v), cmp_newest);
+    for (size_t i = m->o.image_cache; i < n; i++) {
+        char from[PATH_MAX + 100], to[PATH_MAX + 110];
+        snprintf(from, sizeof(from), "%s/%s", dir, v[i].name);
+        snprintf(to, sizeof(to), "%s/tmp-gc-%s", dir, v[i].name);
+        if (rename(from, to) < 0) {
+            sp_warn("image cache: renaming %s: %s", from, strerror(errno));
+            continue;
+        }
+        sp_info("image cache: removing the unpacked image %s (unused, beyond the %u kept)",
+                v[i].name, m->o.image_cache);
+        remove_in_background(m, to);
+    }
+    free(v);
+}
+
 /* At start, nothing of ours runs yet: what a killed unpack (images/tmp-*) or volume removal
  * (volumes/.trash-*) left behind goes, in a helper. */
 static void sweep(struct sbmgr *m)
@@ -1207,6 +1313,7 @@ int sbmgr_new(struct sbmgr **out, const struct sbmgr_opts *o, struct sp_err *err
     if (d) closedir(d);
     if (m->n) qsort(m->v, m->n, sizeof(*m->v), cmp_created);
     sweep(m);
+    images_gc(m);
     ttl_arm(m);
     *out = m;
     return 0;

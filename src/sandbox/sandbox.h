@@ -49,6 +49,7 @@ struct sbmgr_opts {
     unsigned max;
     bool auto_resume;
     uint64_t create_timeout_ms;
+    unsigned image_cache; /* unpacked images no sandbox uses that are kept (most recent first) */
 };
 
 int sbmgr_new(struct sbmgr **out, const struct sbmgr_opts *o, struct sp_err *err);

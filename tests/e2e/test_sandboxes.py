@@ -363,6 +363,26 @@ def test_create_from_oci_image(host, oci_image, form):
     host.delete_ok(sb2["id"])
 
 
+def test_unused_images_beyond_the_cache_are_removed(hosts, oci_image):
+    """sandboxes.image_cache: the unpacked images no sandbox uses are kept up to that many (the
+    most recently used); with 0, an image goes when its last sandbox does, not before."""
+    host = hosts(config={"sandboxes": {"image_cache": 0}})
+    hexd = oci_image.manifest_digest.split(":", 1)[1]
+    images = host.state_dir / "images"
+    sb = host.create_ok(image=str(oci_image.layout))
+    sb2 = host.create_ok(image=str(oci_image.layout))
+    host.delete_ok(sb["id"])
+    assert (images / hexd / "rootfs").is_dir(), "removed while a sandbox still uses it"
+    assert host.sh_ok(sb2["id"], f"cat {oci_image.kept}") == "layer 1 kept\n"
+    host.delete_ok(sb2["id"])
+    wait_for(lambda: os.listdir(images) == [], what="the unused image removed")
+    # kept by default
+    host2 = hosts(config={"sandboxes": {"image_cache": 8}})
+    sb = host2.create_ok(image=str(oci_image.layout))
+    host2.delete_ok(sb["id"])
+    assert (host2.state_dir / "images" / hexd / "rootfs").is_dir()
+
+
 # --------------------------------------------------------------------------------------------
 # 3. the proxied agent routes
 
