@@ -1219,10 +1219,9 @@ static void images_gc(struct sbmgr *m)
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64) continue;
-        char path[PATH_MAX + 100];
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
         struct stat st;
-        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
         bool used = false;
         for (size_t i = 0; i < m->n && !used; i++) {
             dev_t dev = 0;
@@ -1238,7 +1237,7 @@ static void images_gc(struct sbmgr *m)
             v = nv;
             cap = ncap;
         }
-        snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+        memcpy(v[n].name, de->d_name, 65); /* 64 hex digits and the NUL */
         v[n++].used = st.st_mtim;
     }
     closedir(d);
