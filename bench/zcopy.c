@@ -93,6 +93,33 @@ static size_t read_head(int s, char *buf, size_t cap, size_t *extra)
     }
 }
 
+/* A body of `len` bytes into fd: `extra` of them already read (at `first`), the rest spliced from
+ * the socket through a pipe, written 64 KiB at a time as cp writes (and the daemon: see
+ * SINK_WRITE_BYTES in src/api/http.c). */
+static void body_to_file(int s, int fd, const char *first, size_t extra, long long len)
+{
+    if (extra && write(fd, first, extra) != (ssize_t)extra) die("write");
+    long long left = len - (long long)extra;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
+    (void)fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
+    while (left > 0) {
+        ssize_t r = splice(s, NULL, p[1], NULL, left < PIPE_BYTES ? (size_t)left : PIPE_BYTES,
+                           SPLICE_F_MOVE);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) die("body cut short");
+        left -= r;
+        while (r) {
+            ssize_t w = splice(p[0], NULL, fd, NULL, r < 65536 ? (size_t)r : 65536, SPLICE_F_MOVE);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) die("write");
+            r -= w;
+        }
+    }
+    close(p[0]);
+    close(p[1]);
+}
+
 static int put(int s, const char *token, const char *remote, const char *local)
 {
     int fd = open(local, O_RDONLY | O_CLOEXEC);
@@ -137,25 +164,7 @@ static int get(int s, const char *token, const char *remote, const char *local)
     long long left = strtoll(cl + 17, NULL, 10);
     int fd = open(local, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) die(local);
-    if (extra && write(fd, buf + hl, extra) != (ssize_t)extra) die("write");
-    left -= (long long)extra;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
-    (void)fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
-    while (left > 0) {
-        ssize_t r = splice(s, NULL, p[1], NULL, left < PIPE_BYTES ? (size_t)left : PIPE_BYTES,
-                           SPLICE_F_MOVE);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) die("body cut short");
-        left -= r;
-        while (r) {
-            /* 64 KiB writes, as cp makes (and the daemon): see SINK_WRITE_BYTES in http.c */
-            ssize_t w = splice(p[0], NULL, fd, NULL, r < 65536 ? (size_t)r : 65536, SPLICE_F_MOVE);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) die("write");
-            r -= w;
-        }
-    }
+    body_to_file(s, fd, buf + hl, extra, left);
     if (close(fd) < 0) die("close");
     return 0;
 }
@@ -181,26 +190,7 @@ static void serve_one(int s, const char *file, bool durable)
     snprintf(tmp, sizeof(tmp), "%s.tmp", file);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) die(tmp);
-    if (extra && write(fd, buf + head, extra) != (ssize_t)extra) die("write");
-    left -= (long long)extra;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
-    (void)fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
-    while (left > 0) {
-        ssize_t r = splice(s, NULL, p[1], NULL, left < PIPE_BYTES ? (size_t)left : PIPE_BYTES,
-                           SPLICE_F_MOVE);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) die("body cut short");
-        left -= r;
-        while (r) {
-            ssize_t w = splice(p[0], NULL, fd, NULL, r < 65536 ? (size_t)r : 65536, SPLICE_F_MOVE);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) die("write");
-            r -= w;
-        }
-    }
-    close(p[0]);
-    close(p[1]);
+    body_to_file(s, fd, buf + head, extra, left);
     if (durable && fsync(fd) < 0) die("fsync");
     if (close(fd) < 0 || rename(tmp, file) < 0) die("rename");
     if (durable) { /* the rename too, as the daemon's commit makes it */
