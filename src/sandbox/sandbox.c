@@ -63,6 +63,7 @@ struct sandbox {
     char docker_id[65];
     char *image_digest;
     char *lower;
+    bool lower_unknown; /* an unreadable record: it may hold any image */
     char dir[PATH_MAX + 32];
     int run_fd;     /* O_PATH of <dir>/run while the agent runs, or -1 */
     char token[65]; /* the agent's API token: made here, never read back from the sandbox */
@@ -1079,6 +1080,7 @@ static void adopt_broken(struct sbmgr *m, const char *id, struct sandbox *sb, co
     snprintf(sb->error, sizeof(sb->error), "record unreadable after a restart (%.200s): delete it",
              why);
     sb->state = SB_ERROR; /* not saved: the record on disk is left as it was */
+    sb->lower_unknown = true;
 }
 
 static void adopt_one(struct sbmgr *m, const char *id)
@@ -1203,13 +1205,13 @@ static int cmp_newest(const void *a, const void *b)
  * Unpacked images (images/<hex>) that no sandbox uses: the image_cache most recently used stay
  * (a sandbox made from one starts at once), the others go: renamed to images/tmp-gc-<hex> (a
  * create never finds half of one; a removal cut short is finished by the next start's sweep),
- * then removed by a helper. Not while a sandbox is being created: its image is not in its
- * record yet.
+ * then removed by a helper. Not while a sandbox is being created (its image is not in its
+ * record yet), nor while one whose record was unreadable is listed (it may hold any image).
  */
 static void images_gc(struct sbmgr *m)
 {
     for (size_t i = 0; i < m->n; i++)
-        if (m->v[i]->state == SB_CREATING) return;
+        if (m->v[i]->state == SB_CREATING || m->v[i]->lower_unknown) return;
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/images", m->write_dir);
     DIR *d = opendir(dir);
