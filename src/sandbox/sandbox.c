@@ -84,6 +84,7 @@ struct sbmgr {
     struct sandbox **v;
     size_t n, cap;
     struct loop_timer ttl;
+    bool gc_pending; /* images_gc waited for a create (or a sandbox of unknown image) to end */
 };
 
 const char *sandbox_state_name(enum sandbox_state s)
@@ -327,6 +328,7 @@ static void op_finish(struct sbop *op, struct sandbox *sb, int r, const struct s
     if (op->sb && op->sb->op == op) op->sb->op = NULL;
     if (!op->detached && op->done) op->done(op->ud, sb, r, err);
     free(op);
+    if (m->gc_pending) images_gc(m); /* a collection waited for this (a create's) end */
 }
 
 static void on_deadline(struct loop_timer *t)
@@ -1160,23 +1162,6 @@ static void adopt_one(struct sbmgr *m, const char *id)
 
 /* ---- the image cache ---- */
 
-/* The directory of a sandbox's lower layer when it is an unpacked image (".../<hex>/rootfs"): its
- * identity, compared by inode (the paths may be spelled differently). 0 / -errno. */
-static int image_id(const char *lower, dev_t *dev, ino_t *ino)
-{
-    char dir[PATH_MAX];
-    static const char tail[] = "/rootfs";
-    size_t n = lower ? strlen(lower) : 0;
-    if (n <= sizeof(tail) - 1 || n >= sizeof(dir) || strcmp(lower + n - (sizeof(tail) - 1), tail))
-        return -EINVAL;
-    snprintf(dir, sizeof(dir), "%.*s", (int)(n - (sizeof(tail) - 1)), lower);
-    struct stat st;
-    if (stat(dir, &st) < 0) return -errno;
-    *dev = st.st_dev;
-    *ino = st.st_ino;
-    return 0;
-}
-
 /* A sandbox was just made from an unpacked image: the cache's most recently used. */
 static void image_touch(const char *lower)
 {
@@ -1201,36 +1186,60 @@ static int cmp_newest(const void *a, const void *b)
     return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
 }
 
+struct file_id {
+    dev_t dev;
+    ino_t ino;
+};
+
 /*
  * Unpacked images (images/<hex>) that no sandbox uses: the image_cache most recently used stay
- * (a sandbox made from one starts at once), the others go: renamed to images/tmp-gc-<hex> (a
- * create never finds half of one; a removal cut short is finished by the next start's sweep),
- * then removed by a helper. Not while a sandbox is being created (its image is not in its
- * record yet), nor while one whose record was unreadable is listed (it may hold any image).
+ * (a sandbox made from one starts at once), the others go: renamed to images/tmp-gc-<hex>-<n>
+ * (a create never finds half of one; a removal cut short is finished by the next start's sweep),
+ * then removed by a helper. A sandbox uses the image whose rootfs is its lower layer (compared by
+ * inode: a rootfs given as a path into the cache counts too). Nothing goes while a sandbox may
+ * use an image its record does not name: one being created, one from an image whose create failed
+ * before it knew its lower layer (its cleanup may still run over it), one whose record was
+ * unreadable; the collection runs again when the last of those is gone.
  */
 static void images_gc(struct sbmgr *m)
 {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->v[i]->state == SB_CREATING || m->v[i]->lower_unknown) return;
+    struct file_id *in_use = calloc(m->n + 1, sizeof(*in_use));
+    size_t n_use = 0;
+    if (!in_use) return; /* out of memory: next time */
+    for (size_t i = 0; i < m->n; i++) {
+        const struct sandbox *sb = m->v[i];
+        struct stat st;
+        if (sb->state == SB_CREATING || sb->lower_unknown ||
+            (!sb->lower && json_object_get(sb->spec, "image"))) {
+            m->gc_pending = true;
+            free(in_use);
+            return;
+        }
+        if (sb->lower && stat(sb->lower, &st) == 0)
+            in_use[n_use++] = (struct file_id){st.st_dev, st.st_ino};
+    }
+    m->gc_pending = false;
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof(dir), "%s/images", m->write_dir);
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d) {
+        free(in_use);
+        return;
+    }
     struct cached_image *v = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64) continue;
-        struct stat st;
+        char rootfs[80];
+        snprintf(rootfs, sizeof(rootfs), "%.64s/rootfs", de->d_name);
+        struct stat st, rst;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
             continue;
         bool used = false;
-        for (size_t i = 0; i < m->n && !used; i++) {
-            dev_t dev = 0;
-            ino_t ino = 0;
-            used =
-                image_id(m->v[i]->lower, &dev, &ino) == 0 && dev == st.st_dev && ino == st.st_ino;
-        }
+        if (fstatat(dirfd(d), rootfs, &rst, AT_SYMLINK_NOFOLLOW) == 0)
+            for (size_t i = 0; i < n_use && !used; i++)
+                used = in_use[i].dev == rst.st_dev && in_use[i].ino == rst.st_ino;
         if (used) continue;
         if (n == cap) {
             size_t ncap = cap ? 2 * cap : 16;
@@ -1243,11 +1252,13 @@ static void images_gc(struct sbmgr *m)
         v[n++].used = st.st_mtim;
     }
     closedir(d);
+    free(in_use);
     if (n) qsort(v, n, sizeof(*v), cmp_newest);
     for (size_t i = m->o.image_cache; i < n; i++) {
-        char from[PATH_MAX + 100], to[PATH_MAX + 110];
+        char from[PATH_MAX + 100], to[PATH_MAX + 130];
         snprintf(from, sizeof(from), "%s/%s", dir, v[i].name);
-        snprintf(to, sizeof(to), "%s/tmp-gc-%s", dir, v[i].name);
+        snprintf(to, sizeof(to), "%s/tmp-gc-%s-%llx", dir, v[i].name,
+                 (unsigned long long)sp_now_ms());
         if (rename(from, to) < 0) {
             sp_warn("image cache: renaming %s: %s", from, strerror(errno));
             continue;

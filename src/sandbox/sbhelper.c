@@ -147,7 +147,6 @@ static const char *const seccomp_denied[] = {
     "acct",
     "add_key",
     "bpf",
-    "clock_adjtime",
     "clock_settime",
     "create_module",
     "delete_module",
@@ -170,7 +169,6 @@ static const char *const seccomp_denied[] = {
     "mount",
     "mount_setattr",
     "move_mount",
-    "name_to_handle_at",
     "nfsservctl",
     "open_by_handle_at",
     "open_tree",
@@ -207,21 +205,35 @@ static json_t *seccomp_json(void)
 #else
     json_t *arches = json_array(); /* the native one only */
 #endif
+#if defined(__s390x__) || defined(__s390__)
+    const int flags_arg = 1; /* clone(stack, flags, ...) there */
+#else
+    const int flags_arg = 0;
+#endif
     /* clone with any namespace flag: one condition per flag, any of them matching */
     static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS,
                                              CLONE_NEWIPC, CLONE_NEWUSER,   CLONE_NEWPID,
                                              CLONE_NEWNET}; /* (CLONE_NEWTIME is for clone3) */
     json_t *args = json_array();
     for (size_t i = 0; args && i < SP_ARRAY_LEN(ns_flags); i++)
-        json_array_append_new(args, json_pack("{s:i, s:I, s:I, s:s}", "index", 0, "value",
+        json_array_append_new(args, json_pack("{s:i, s:I, s:I, s:s}", "index", flags_arg, "value",
                                               (json_int_t)ns_flags[i], "valueTwo",
                                               (json_int_t)ns_flags[i], "op", "SCMP_CMP_MASKED_EQ"));
-    return json_pack("{s:s, s:o, s:[{s:o, s:s, s:i}, {s:[s], s:s, s:i}, {s:[s], s:s, s:i, s:o}]}",
+    /* sockets that cross the sandbox's network namespace (vsock reaches the hypervisor) or open
+     * kernel crypto to it; socketcall (x86's way to every socket call) would get round that */
+    json_t *families =
+        json_pack("[{s:i, s:i, s:s}, {s:i, s:i, s:s}]", "index", 0, "value", AF_VSOCK, "op",
+                  "SCMP_CMP_EQ", "index", 0, "value", AF_ALG, "op", "SCMP_CMP_EQ");
+    return json_pack("{s:s, s:o, s:[{s:o, s:s, s:i}, {s:[s], s:s, s:i}, {s:[s], s:s, s:i, s:o},"
+                     " {s:[s], s:s, s:i, s:o}, {s:[s], s:s, s:i}]}",
                      "defaultAction", "SCMP_ACT_ALLOW", "architectures", arches, "syscalls",
                      "names", strs(seccomp_denied, SP_ARRAY_LEN(seccomp_denied)), "action",
                      "SCMP_ACT_ERRNO", "errnoRet", EPERM,                               /* */
                      "names", "clone3", "action", "SCMP_ACT_ERRNO", "errnoRet", ENOSYS, /* */
-                     "names", "clone", "action", "SCMP_ACT_ERRNO", "errnoRet", EPERM, "args", args);
+                     "names", "clone", "action", "SCMP_ACT_ERRNO", "errnoRet", EPERM, "args", args,
+                     "names", "socket", "action", "SCMP_ACT_ERRNO", "errnoRet", EAFNOSUPPORT,
+                     "args", families, /* */
+                     "names", "socketcall", "action", "SCMP_ACT_ERRNO", "errnoRet", EPERM);
 }
 
 static json_t *resources_json(json_t *res)

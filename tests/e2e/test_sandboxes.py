@@ -582,6 +582,16 @@ def test_the_seccomp_filter_holds_namespaces_and_mounts_back(host, rootfs):
         assert "ermission" in r["stdout"] or "not permitted" in r["stdout"], (cmd, r)
     # what programs do every day still works: fork, exec, pipes, background jobs
     assert host.sh_ok("filtered", "echo a | cat; sleep 0 & wait; echo done") == "a\ndone\n"
+    # sockets that would cross the network namespace (vsock) or reach kernel crypto: refused
+    # (the host's own root as the lower layer, for its python3; nothing is written to it)
+    host.create_ok(name="py", rootfs="/")
+    probe = ("import socket\n"
+             "for f, t in ((socket.AF_VSOCK, socket.SOCK_STREAM),"
+             " (socket.AF_ALG, socket.SOCK_SEQPACKET), (socket.AF_INET, socket.SOCK_STREAM)):\n"
+             "  try:\n    socket.socket(f, t).close(); print(int(f), 'ok')\n"
+             "  except OSError as e: print(int(f), e.errno)\n")
+    r = host.exec("py", "python3", "-c", probe)
+    assert r["stdout"].split("\n")[:3] == ["40 97", "38 97", "2 ok"], r
 
 
 def test_host_network(host, rootfs):
