@@ -332,17 +332,9 @@ static void writeback_grew(int fd, uint64_t n)
 /* Writes all of d to fd (a temp file being uploaded, written in order). 0 / -errno. */
 static int file_write(int fd, const char *d, size_t n)
 {
-    off_t done = lseek(fd, 0, SEEK_CUR);
-    size_t total = n;
-    while (n) {
-        ssize_t k = write(fd, d, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return -errno;
-        d += k;
-        n -= (size_t)k;
-    }
-    if (done >= 0) writeback_hint(fd, (uint64_t)done, (uint64_t)done + total);
-    return 0;
+    int e = sp_write_all(fd, d, n);
+    if (e == 0) writeback_grew(fd, n);
+    return e;
 }
 
 struct file_writer {

@@ -558,9 +558,9 @@ static void body_sink(struct http_conn *c)
         c->rp.p.content_length = left - (uint64_t)n;
         c->body_progress_ms = sp_now_ms();
         if (c->on_sunk(req, n) < 0 || c->closed || !c->body_open) return;
-        if (c->body_paused) break; /* the handler paused the body: nothing more now */
         if (c->rp.p.content_length == 0) {
-            /* the whole body is in: the request is complete as if the parser had seen it */
+            /* the whole body is in: the request is complete as if the parser had seen it (even
+             * if the handler just paused: nothing is left to hold back) */
             c->rp.state = HTTP_PARSE_COMPLETE;
             c->body_open = false;
             c->sink_fd = -1;
@@ -568,6 +568,7 @@ static void body_sink(struct http_conn *c)
             if (!c->closed) conn_update(c);
             return;
         }
+        if (c->body_paused) break; /* the handler paused the body: nothing more now */
     }
     conn_update(c);
 }
